@@ -1,0 +1,128 @@
+#include "core/hub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+#define MAX_SINKS 16
+
+struct cg_stream {
+    char name[CG_STREAM_NAME_MAX + 1];
+    void *publisher;
+    cg_frame_sink sinks[MAX_SINKS];
+    size_t n_sinks;
+    cg_stream *next;
+};
+
+struct cg_hub {
+    cg_stream *head;
+    size_t count;
+};
+
+int cg_hub_new(cg_hub **out)
+{
+    cg_hub *h = calloc(1, sizeof(*h));
+    if (!h)
+        return CG_ENOMEM;
+    *out = h;
+    return 0;
+}
+
+void cg_hub_free(cg_hub *hub)
+{
+    free(hub);
+}
+
+int cg_stream_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CG_STREAM_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+cg_stream *cg_hub_find(cg_hub *hub, const char *name)
+{
+    for (cg_stream *s = hub->head; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+int cg_hub_open(cg_hub *hub, const char *name, void *publisher, cg_stream **out)
+{
+    if (!cg_stream_name_valid(name))
+        return CG_EINVAL;
+    if (cg_hub_find(hub, name))
+        return CG_EEXIST;
+    cg_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return CG_ENOMEM;
+    memcpy(s->name, name, strlen(name) + 1);
+    s->publisher = publisher;
+    cg_stream **pp = &hub->head;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    hub->count++;
+    *out = s;
+    return 0;
+}
+
+void cg_hub_close(cg_hub *hub, cg_stream *s)
+{
+    for (cg_stream **pp = &hub->head; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            hub->count--;
+            break;
+        }
+    }
+    /* Copy first: an on_end may remove other sinks. */
+    cg_frame_sink sinks[MAX_SINKS];
+    size_t n = s->n_sinks;
+    memcpy(sinks, s->sinks, n * sizeof(sinks[0]));
+    s->n_sinks = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sinks[i].on_end)
+            sinks[i].on_end(sinks[i].arg);
+    free(s);
+}
+
+size_t cg_hub_count(const cg_hub *hub) { return hub->count; }
+cg_stream *cg_hub_first(cg_hub *hub) { return hub->head; }
+cg_stream *cg_stream_next(cg_stream *s) { return s->next; }
+const char *cg_stream_name(const cg_stream *s) { return s->name; }
+void *cg_stream_publisher(const cg_stream *s) { return s->publisher; }
+
+int cg_stream_add_sink(cg_stream *s, const cg_frame_sink *sink)
+{
+    if (s->n_sinks == MAX_SINKS)
+        return CG_ELIMIT;
+    s->sinks[s->n_sinks++] = *sink;
+    return 0;
+}
+
+void cg_stream_remove_sink(cg_stream *s, void *arg)
+{
+    for (size_t i = 0; i < s->n_sinks; i++) {
+        if (s->sinks[i].arg == arg) {
+            memmove(&s->sinks[i], &s->sinks[i + 1], (s->n_sinks - i - 1) * sizeof(s->sinks[0]));
+            s->n_sinks--;
+            return;
+        }
+    }
+}
+
+void cg_stream_publish(cg_stream *s, cg_frame *f)
+{
+    for (size_t i = 0; i < s->n_sinks; i++)
+        s->sinks[i].on_frame(s->sinks[i].arg, f);
+}

@@ -1,0 +1,56 @@
+/* Stream hub: one live stream object per name, holding who publishes it and
+ * the sinks that consume its frames (packager, diagnostics dump) and its RTP
+ * (WHEP viewers, later).
+ *
+ * Threads: the hub belongs to the media loop thread; nothing here locks.
+ * Other threads reach it by posting to that loop. Frames handed to sinks
+ * are borrowed for the duration of the call: a sink that keeps one takes a
+ * reference (cg_frame_ref). */
+#ifndef CG_HUB_H
+#define CG_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frame.h"
+
+typedef struct cg_hub cg_hub;
+typedef struct cg_stream cg_stream;
+
+#define CG_STREAM_NAME_MAX 64
+
+typedef struct cg_frame_sink {
+    void (*on_frame)(void *arg, cg_frame *f);
+    void (*on_end)(void *arg); /* publisher gone; the sink is detached after */
+    void *arg;
+} cg_frame_sink;
+
+int cg_hub_new(cg_hub **out);
+/* Accepts NULL. Streams must have been closed first. */
+void cg_hub_free(cg_hub *hub);
+
+/* 1 if name is a valid stream name: 1..64 characters of [A-Za-z0-9_-]. */
+int cg_stream_name_valid(const char *name);
+
+/* Borrowed pointer or NULL. */
+cg_stream *cg_hub_find(cg_hub *hub, const char *name);
+/* Creates the stream with publisher as its owner. CG_EEXIST when the name
+ * already has a publisher, CG_EINVAL for a bad name, CG_ENOMEM. */
+int cg_hub_open(cg_hub *hub, const char *name, void *publisher, cg_stream **out);
+/* Ends the stream: on_end for every sink, then frees it. */
+void cg_hub_close(cg_hub *hub, cg_stream *s);
+size_t cg_hub_count(const cg_hub *hub);
+/* Iteration in creation order: cg_hub_first, then cg_hub_next until NULL. */
+cg_stream *cg_hub_first(cg_hub *hub);
+cg_stream *cg_stream_next(cg_stream *s);
+
+const char *cg_stream_name(const cg_stream *s);
+void *cg_stream_publisher(const cg_stream *s);
+
+/* Sinks are copied; at most 16 per stream (CG_ELIMIT). */
+int cg_stream_add_sink(cg_stream *s, const cg_frame_sink *sink);
+void cg_stream_remove_sink(cg_stream *s, void *arg);
+/* Hands f (borrowed) to every sink. */
+void cg_stream_publish(cg_stream *s, cg_frame *f);
+
+#endif
