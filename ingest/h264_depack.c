@@ -408,7 +408,7 @@ static int close_au(cg_h264_depack *d, int tail_lost, cg_frame **out, size_t *n_
     }
     if (tail_lost)
         mark_corrupt(d);
-    if (!d->au_has_vcl)
+    if (!d->au_has_vcl && !d->au_corrupt)
         return 0; /* parameter sets or SEI alone: cached, nothing to show */
     if (d->au_stray) {
         /* Slices after the marker: the frame given out lacked them. */
@@ -473,7 +473,9 @@ int cg_h264_depack_push(cg_h264_depack *d, const uint8_t *payload, size_t len, u
     int rc2 = push_payload(d, payload, len);
     if (rc2)
         rc = rc2;
-    if (marker && d->au_has_vcl) {
+    /* A corrupt AU is closed by its marker even if the packet that held
+     * its first slice was lost: it is dropped either way. */
+    if (marker && (d->au_has_vcl || d->au_corrupt)) {
         d->last_marked = 1;
         d->last_marked_ts = rtp_ts;
         rc2 = close_au(d, 0, out, n_out);
