@@ -1,2 +1,185 @@
+/* clipgate: the binary. Parses the configuration, prepares the data
+ * directory, starts every subsystem, then waits for SIGTERM or SIGINT and
+ * stops them in reverse order.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread is
+ * created and inherited) and taken synchronously with sigwait() here, so no
+ * handler runs at an arbitrary point inside a library.
+ *
+ * Exit status: 0 after a clean shutdown, 2 when the configuration is wrong
+ * or the server cannot start with it (one line on stderr says why), 1 on
+ * other failures. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "http/server.h"
+
+#define EXIT_CONFIG 2
+
+/* Everything the process runs. Subsystems are created in app_init() in
+ * dependency order and stopped in app_stop() in reverse. */
+typedef struct cg_app {
+    cg_config cfg;
+    cg_http_server *http;
+    /* To add: the media event loop (UDP :media-port: ICE, DTLS, SRTP),
+     * the stream hub, the packager and clip workers, and the WebSocket
+     * events server (:events-port). Each gets a field here, a create step
+     * in app_init() and a stop step in app_stop(). */
+} cg_app;
+
+/* Creates path and its missing parents (mkdir -p). On failure writes the
+ * reason to err and returns CG_EIO. */
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+    size_t len = strlen(path);
+    char *p = malloc(len + 1);
+    if (!p)
+        return CG_ENOMEM;
+    memcpy(p, path, len + 1);
+    int rc = 0;
+    /* Each prefix ending before a "/" (skipping a leading one), then the whole. */
+    for (size_t i = 1; i <= len && rc == 0; i++) {
+        if (i < len && p[i] != '/')
+            continue;
+        char saved = p[i];
+        p[i] = '\0';
+        struct stat st;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "--data-dir: cannot create \"%s\": %s", p, strerror(errno));
+            rc = CG_EIO;
+        } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "--data-dir: cannot create \"%s\": %s exists and is not a directory",
+                     path, p);
+            rc = CG_EIO;
+        }
+        p[i] = saved;
+    }
+    free(p);
+    if (rc == 0 && access(path, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "--data-dir: \"%s\" is not writable: %s", path, strerror(errno));
+        rc = CG_EIO;
+    }
+    return rc;
+}
+
+/* Host part of the URLs printed at startup. */
+static void display_host(const cg_config *cfg, char *out, size_t n)
+{
+    const char *h = cfg->bind;
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+        h = cfg->public_ip.n ? cfg->public_ip.v[0] : "127.0.0.1";
+    snprintf(out, n, strchr(h, ':') ? "[%s]" : "%s", h);
+}
+
+static int app_init(cg_app *app, char *err, size_t errlen)
+{
+    const cg_config *cfg = &app->cfg;
+    int rc = cg_http_server_new(&app->http, cfg);
+    if (rc) {
+        snprintf(err, errlen, "cannot create the HTTP server: %s", cg_strerror(rc));
+        return rc;
+    }
+    /* Routes of later subsystems are added here, before the server starts:
+     * cg_http_server_add_routes(app->http, whip_routes, n, whip_ctx). */
+    rc = cg_http_server_start(app->http);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s port %d: %s", cfg->bind,
+                 cfg->http_port, cg_http_server_error(app->http));
+        return rc;
+    }
+    char host[64];
+    display_host(cfg, host, sizeof(host));
+    const char *scheme = cfg->tls_cert ? "https" : "http";
+    unsigned port = cg_http_server_port(app->http);
+    cg_info("main", "clipgate %s listening on %s://%s:%u/ (WHIP: %s://%s:%u/whip/{stream})",
+            CG_VERSION, scheme, host, port, scheme, host, port);
+    return 0;
+}
+
+static void app_stop(cg_app *app)
+{
+    /* HTTP first: no new requests reach subsystems that are shutting down. */
+    cg_http_server_stop(app->http);
+}
+
+static void app_free(cg_app *app)
+{
+    cg_http_server_free(app->http);
+    app->http = NULL;
+    cg_config_clear(&app->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* A peer closing mid-response must be an EPIPE, not the end of us. */
+    signal(SIGPIPE, SIG_IGN);
+    cg_metrics_init();
+
+    cg_app app;
+    memset(&app, 0, sizeof(app));
+    char err[512];
+    int action = CG_CONFIG_RUN;
+    if (cg_config_load(&app.cfg, argc, argv, &action, err, sizeof(err)) != 0) {
+        fprintf(stderr, "clipgate: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (action == CG_CONFIG_HELP) {
+        cg_dbuf d;
+        cg_dbuf_init(&d, 1 << 16);
+        cg_config_usage(&d, "clipgate");
+        fputs(cg_dbuf_str(&d), stdout);
+        cg_dbuf_free(&d);
+        cg_config_clear(&app.cfg);
+        return 0;
+    }
+    if (action == CG_CONFIG_VERSION) {
+        printf("clipgate %s\n", CG_VERSION);
+        cg_config_clear(&app.cfg);
+        return 0;
+    }
+    cg_log_set_level(app.cfg.log_level);
+    if (mkdir_p(app.cfg.data_dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "clipgate: %s\n", err);
+        cg_config_clear(&app.cfg);
+        return EXIT_CONFIG;
+    }
+    if (cg_config_default_public_ips(&app.cfg) != 0) {
+        fprintf(stderr, "clipgate: out of memory\n");
+        cg_config_clear(&app.cfg);
+        return 1;
+    }
+    if (!app.cfg.publish_token)
+        cg_warn("main", "no --publish-token: anyone who can reach this server may publish");
+
+    int status = 0;
+    if (app_init(&app, err, sizeof(err)) != 0) {
+        fprintf(stderr, "clipgate: %s\n", err);
+        status = EXIT_CONFIG;
+    } else {
+        int sig = 0;
+        while (sigwait(&stop_signals, &sig) != 0)
+            ;
+        cg_info("main", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    app_stop(&app);
+    app_free(&app);
+    if (status == 0)
+        cg_info("main", "stopped");
+    return status;
+}
