@@ -33,7 +33,10 @@ struct cg_ice {
     struct sockaddr_storage selected;
 };
 
-static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 /* Copies s into dst (CG_ICE_CRED_MAX + 1 bytes); NULL gives "" when
  * optional. The ':' rule is for ufrags, which are joined by ':' in USERNAME. */
@@ -62,8 +65,7 @@ static int valid_creds(const char *lu, const char *lp, const char *ru, const cha
     return 0;
 }
 
-static void set_creds(cg_ice *ice, const char *lu, const char *lp, const char *ru,
-                      const char *rp)
+static void set_creds(cg_ice *ice, const char *lu, const char *lp, const char *ru, const char *rp)
 {
     /* Already validated by valid_creds. */
     copy_cred(ice->local_ufrag, lu, 1, 1);
@@ -289,7 +291,10 @@ int cg_ice_selected(const cg_ice *ice, struct sockaddr_storage *addr)
     return 0;
 }
 
-uint64_t cg_ice_consent_deadline(const cg_ice *ice) { return ice ? ice->consent_deadline : 0; }
+uint64_t cg_ice_consent_deadline(const cg_ice *ice)
+{
+    return ice ? ice->consent_deadline : 0;
+}
 
 int cg_ice_restart(cg_ice *ice, const char *local_ufrag, const char *local_pwd,
                    const char *remote_ufrag, const char *remote_pwd)
@@ -301,6 +306,12 @@ int cg_ice_restart(cg_ice *ice, const char *local_ufrag, const char *local_pwd,
     return 0;
 }
 
-const char *cg_ice_local_ufrag(const cg_ice *ice) { return ice ? ice->local_ufrag : NULL; }
+const char *cg_ice_local_ufrag(const cg_ice *ice)
+{
+    return ice ? ice->local_ufrag : NULL;
+}
 
-const char *cg_ice_local_pwd(const cg_ice *ice) { return ice ? ice->local_pwd : NULL; }
+const char *cg_ice_local_pwd(const cg_ice *ice)
+{
+    return ice ? ice->local_pwd : NULL;
+}

@@ -24,9 +24,9 @@
 typedef struct cg_ice cg_ice;
 
 enum cg_ice_event {
-    CG_ICE_EV_NEW_ADDR = 1u << 0,   /* `from` passed a check for the first time */
-    CG_ICE_EV_NOMINATED = 1u << 1,  /* USE-CANDIDATE: `from` is the selected address */
-    CG_ICE_EV_REJECTED = 1u << 2,   /* an authenticated request got an error answer (420/487) */
+    CG_ICE_EV_NEW_ADDR = 1u << 0,  /* `from` passed a check for the first time */
+    CG_ICE_EV_NOMINATED = 1u << 1, /* USE-CANDIDATE: `from` is the selected address */
+    CG_ICE_EV_REJECTED = 1u << 2,  /* an authenticated request got an error answer (420/487) */
 };
 
 #define CG_ICE_MAX_ADDRS 8

@@ -25,9 +25,8 @@
 /* ---- CRC-32 (ISO-HDLC, as zlib), half-byte table: small and fast enough
  * for the few hundred bytes of a STUN message. */
 static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
+    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
 };
 
 static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
@@ -173,10 +172,11 @@ static const struct attr_rule {
     {.type = CG_STUN_ATTR_USE_CANDIDATE, .min_len = 0, .max_len = 0, .fn = attr_use_candidate},
     {.type = CG_STUN_ATTR_ICE_CONTROLLING, .min_len = 8, .max_len = 8, .fn = attr_controlling},
     {.type = CG_STUN_ATTR_ICE_CONTROLLED, .min_len = 8, .max_len = 8, .fn = attr_controlled},
-    {.type = CG_STUN_ATTR_ERROR_CODE, .min_len = 4, .max_len = 4 + REASON_MAX,
+    {.type = CG_STUN_ATTR_ERROR_CODE,
+     .min_len = 4,
+     .max_len = 4 + REASON_MAX,
      .fn = attr_error_code},
-    {.type = CG_STUN_ATTR_XOR_MAPPED_ADDRESS, .min_len = 8, .max_len = 20,
-     .fn = attr_xor_mapped},
+    {.type = CG_STUN_ATTR_XOR_MAPPED_ADDRESS, .min_len = 8, .max_len = 20, .fn = attr_xor_mapped},
     {.type = CG_STUN_ATTR_MESSAGE_INTEGRITY, .min_len = MI_LEN, .max_len = MI_LEN},
     {.type = CG_STUN_ATTR_MAPPED_ADDRESS, .min_len = 0, .max_len = UINT16_MAX},
     {.type = CG_STUN_ATTR_UNKNOWN_ATTRIBUTES, .min_len = 0, .max_len = UINT16_MAX},
@@ -427,9 +427,9 @@ int cg_stun_build_error(uint8_t *out, size_t cap, size_t *len, const uint8_t txi
     return finish(&w, key, keylen, len);
 }
 
-int cg_stun_build_unknown_attributes(uint8_t *out, size_t cap, size_t *len,
-                                     const uint8_t txid[12], const uint16_t *types, size_t ntypes,
-                                     const void *key, size_t keylen)
+int cg_stun_build_unknown_attributes(uint8_t *out, size_t cap, size_t *len, const uint8_t txid[12],
+                                     const uint16_t *types, size_t ntypes, const void *key,
+                                     size_t keylen)
 {
     static const char reason[] = "Unknown Attribute";
     if (!out || !len || !txid || (!types && ntypes) || ntypes > 64)

@@ -43,27 +43,46 @@
 #define CG_STUN_MAX_UNKNOWN 4
 
 typedef struct cg_stun_msg {
-    uint16_t type;               /* full message type, e.g. 0x0001 binding request */
+    uint16_t type; /* full message type, e.g. 0x0001 binding request */
     uint8_t txid[12];
-    const uint8_t *username; size_t username_len;   /* borrowed from the packet */
-    int has_priority; uint32_t priority;
+    const uint8_t *username; /* borrowed from the packet, not NUL-terminated */
+    size_t username_len;
+    int has_priority;
+    uint32_t priority;
     int use_candidate;
-    int has_controlling; int has_controlled; uint64_t tiebreaker;
-    size_t integrity_off;    /* offset of the MESSAGE-INTEGRITY attribute header, 0 if absent */
-    size_t fingerprint_off;  /* offset of the FINGERPRINT attribute header, 0 if absent */
-    int has_error; uint16_t error_code;
-    int has_xor_mapped; struct sockaddr_storage xor_mapped;  /* for tests and responses */
+    int has_controlling;
+    int has_controlled;
+    uint64_t tiebreaker;
+    size_t integrity_off;   /* offset of the MESSAGE-INTEGRITY attribute header, 0 if absent */
+    size_t fingerprint_off; /* offset of the FINGERPRINT attribute header, 0 if absent */
+    int has_error;
+    uint16_t error_code;
+    int has_xor_mapped;
+    struct sockaddr_storage xor_mapped; /* for tests and responses */
     /* Additions beyond the fields ICE needs first. */
-    const uint8_t *reason; size_t reason_len;  /* ERROR-CODE reason phrase, borrowed */
-    size_t n_unknown;                          /* unknown comprehension-required attributes */
-    uint16_t unknown[CG_STUN_MAX_UNKNOWN];     /* the first CG_STUN_MAX_UNKNOWN of them */
+    const uint8_t *reason; /* ERROR-CODE reason phrase, borrowed */
+    size_t reason_len;
+    size_t n_unknown;                      /* unknown comprehension-required attributes */
+    uint16_t unknown[CG_STUN_MAX_UNKNOWN]; /* the first CG_STUN_MAX_UNKNOWN of them */
 } cg_stun_msg;
 
 /* Message class from a type: request, indication, success or error. */
-static inline int cg_stun_is_request(uint16_t type) { return (type & 0x0110) == 0x0000; }
-static inline int cg_stun_is_indication(uint16_t type) { return (type & 0x0110) == 0x0010; }
-static inline int cg_stun_is_success(uint16_t type) { return (type & 0x0110) == 0x0100; }
-static inline int cg_stun_is_error(uint16_t type) { return (type & 0x0110) == 0x0110; }
+static inline int cg_stun_is_request(uint16_t type)
+{
+    return (type & 0x0110) == 0x0000;
+}
+static inline int cg_stun_is_indication(uint16_t type)
+{
+    return (type & 0x0110) == 0x0010;
+}
+static inline int cg_stun_is_success(uint16_t type)
+{
+    return (type & 0x0110) == 0x0100;
+}
+static inline int cg_stun_is_error(uint16_t type)
+{
+    return (type & 0x0110) == 0x0110;
+}
 /* Method with the class bits squeezed out (0x001 = binding). */
 static inline uint16_t cg_stun_method(uint16_t type)
 {
@@ -117,9 +136,9 @@ int cg_stun_build_error(uint8_t *out, size_t cap, size_t *len, const uint8_t txi
 
 /* 420 error response listing unknown comprehension-required attribute types
  * (RFC 5389 §7.3.1) in UNKNOWN-ATTRIBUTES. Same rules as cg_stun_build_error. */
-int cg_stun_build_unknown_attributes(uint8_t *out, size_t cap, size_t *len,
-                                     const uint8_t txid[12], const uint16_t *types, size_t ntypes,
-                                     const void *key, size_t keylen);
+int cg_stun_build_unknown_attributes(uint8_t *out, size_t cap, size_t *len, const uint8_t txid[12],
+                                     const uint16_t *types, size_t ntypes, const void *key,
+                                     size_t keylen);
 
 /* Binding request: USERNAME (omitted if NULL), PRIORITY (omitted if 0),
  * ICE-CONTROLLING when controlling > 0, ICE-CONTROLLED when controlling == 0,

@@ -45,7 +45,7 @@ static void test_first_bytes(void)
         {{0x80, 0xdf}, 2, CG_PKT_RTCP, "RTCP 223, last of the range"},
         {{0x80, 0x40}, 2, CG_PKT_RTCP, "PT 64 without marker: reserved for RTCP"},
         {{0x80, 0x5f}, 2, CG_PKT_RTCP, "PT 95 without marker: reserved for RTCP"},
-        {{0x80, 0xe0}, 2, CG_PKT_RTP, "224: after the RTCP range"},
+        {{0x80, 0xf0}, 2, CG_PKT_RTP, "RTP PT 112 with marker (240)"},
         {{0xbf, 0x60}, 2, CG_PKT_RTP, "last RTP first byte"},
         {{0x80, 0x60}, 1, CG_PKT_UNKNOWN, "RTP needs two bytes"},
         {{0xc0, 0x60}, 2, CG_PKT_UNKNOWN, "version 3"},
@@ -72,8 +72,8 @@ static void test_real_packets(void)
     if (stun)
         CHECK_INT(cg_demux_classify((const uint8_t *)stun, n), CG_PKT_STUN);
     free(stun);
-    static const uint8_t hello[] = {0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                    0x00, 0x00, 0x7b, 0x01, 0x00, 0x00, 0x6f};
+    static const uint8_t hello[] = {0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                    0x00, 0x00, 0x00, 0x7b, 0x01, 0x00, 0x00, 0x6f};
     CHECK_INT(cg_demux_classify(hello, sizeof(hello)), CG_PKT_DTLS);
 }
 

@@ -220,7 +220,8 @@ static void test_bad_credentials(void)
     CHECK_INT(cg_ice_handle(ice, req, n, &from, 0, out, sizeof(out), &len, &ev), CG_EAUTH);
     CHECK_INT(len, 0);
     CHECK_INT(ev, 0);
-    n = make_check(req, sizeof(req), 2, LITE_UFRAG ":" PEER_UFRAG, 1, 1, "wrongPassword0123456789x");
+    n = make_check(req, sizeof(req), 2, LITE_UFRAG ":" PEER_UFRAG, 1, 1,
+                   "wrongPassword0123456789x");
     CHECK_INT(cg_ice_handle(ice, req, n, &from, 0, out, sizeof(out), &len, &ev), CG_EAUTH);
     CHECK_INT(len, 0);
     /* Our ufrag as a prefix of a longer one is still another ufrag. */
@@ -282,7 +283,8 @@ static void test_role_conflict_and_unknown(void)
     n += 24;
     cg_store_u16(req + 2, (uint16_t)(n - 20));
     unsigned maclen = 0;
-    CHECK(HMAC(EVP_sha1(), LITE_PWD, (int)strlen(LITE_PWD), req, mi, req + mi + 4, &maclen) != NULL);
+    CHECK(HMAC(EVP_sha1(), LITE_PWD, (int)strlen(LITE_PWD), req, mi, req + mi + 4, &maclen) !=
+          NULL);
     CHECK_INT(maclen, 20);
     CHECK_INT(cg_ice_handle(ice, req, n, &from, SEC, out, sizeof(out), &len, &ev), 0);
     CHECK_INT(ev, CG_ICE_EV_REJECTED);
@@ -337,7 +339,8 @@ static void test_restart(void)
     CHECK_INT(cg_ice_handle(ice, req, n, &a, SEC, out, sizeof(out), &len, &ev), 0);
     CHECK_INT(ev, CG_ICE_EV_NEW_ADDR | CG_ICE_EV_NOMINATED);
 
-    CHECK_INT(cg_ice_restart(ice, "NewUfrag", "NewPassword0123456789abc", "aio2", "peerPwd2peerPwd2peerPw"),
+    CHECK_INT(cg_ice_restart(ice, "NewUfrag", "NewPassword0123456789abc", "aio2",
+                             "peerPwd2peerPwd2peerPw"),
               0);
     CHECK_STR(cg_ice_local_ufrag(ice), "NewUfrag");
     CHECK_STR(cg_ice_local_pwd(ice), "NewPassword0123456789abc");
@@ -433,7 +436,8 @@ static void test_other_messages(void)
     CHECK_INT(cg_ice_handle(ice, req, n, &from, 0, out, sizeof(out), &len, &ev), CG_EUNSUPP);
     CHECK_INT(len, 0);
     /* Not STUN at all. */
-    static const uint8_t dtls[] = {0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t dtls[] = {0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0,
+                                   0,    0,    0,    0, 0, 0, 0, 0, 0, 0};
     CHECK_INT(cg_ice_handle(ice, dtls, sizeof(dtls), &from, 0, out, sizeof(out), &len, &ev),
               CG_EPROTO);
     /* Only IP sources. */

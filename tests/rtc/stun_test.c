@@ -48,14 +48,14 @@ static const uint8_t rfc_response_v6[] = {
 /* RFC 5769 §2.4 request with long-term authentication; the username is
  * the long one, U+30DE U+30C8 U+30EA U+30C3 U+30AF U+30B9 in UTF-8. */
 static const uint8_t rfc_long_term[] = {
-    0x00, 0x01, 0x00, 0x60, 0x21, 0x12, 0xa4, 0x42, 0x78, 0xad, 0x34, 0x33, 0xc6, 0xad, 0x72, 0xc0,
-    0x29, 0xda, 0x41, 0x2e, 0x00, 0x06, 0x00, 0x12, 0xe3, 0x83, 0x9e, 0xe3, 0x83, 0x88, 0xe3, 0x83,
-    0xaa, 0xe3, 0x83, 0x83, 0xe3, 0x82, 0xaf, 0xe3, 0x82, 0xb9, 0x00, 0x00, 0x00, 0x15, 0x00, 0x1c,
-    0x66, 0x2f, 0x2f, 0x34, 0x39, 0x39, 0x6b, 0x39, 0x35, 0x34, 0x64, 0x36, 0x4f, 0x4c, 0x33, 0x34,
-    0x6f, 0x4c, 0x39, 0x46, 0x53, 0x54, 0x76, 0x79, 0x36, 0x34, 0x73, 0x41, 0x00, 0x14, 0x00, 0x0b,
-    0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x6f, 0x72, 0x67, 0x00, 0x00, 0x08, 0x00, 0x14,
-    0xf6, 0x70, 0x24, 0x65, 0x6d, 0xd6, 0x4a, 0x3e, 0x02, 0xb8, 0xe0, 0x71, 0x2e, 0x85, 0xc9, 0xa2,
-    0x8c, 0xa8, 0x96, 0x66,
+    0x00, 0x01, 0x00, 0x60, 0x21, 0x12, 0xa4, 0x42, 0x78, 0xad, 0x34, 0x33, 0xc6, 0xad, 0x72,
+    0xc0, 0x29, 0xda, 0x41, 0x2e, 0x00, 0x06, 0x00, 0x12, 0xe3, 0x83, 0x9e, 0xe3, 0x83, 0x88,
+    0xe3, 0x83, 0xaa, 0xe3, 0x83, 0x83, 0xe3, 0x82, 0xaf, 0xe3, 0x82, 0xb9, 0x00, 0x00, 0x00,
+    0x15, 0x00, 0x1c, 0x66, 0x2f, 0x2f, 0x34, 0x39, 0x39, 0x6b, 0x39, 0x35, 0x34, 0x64, 0x36,
+    0x4f, 0x4c, 0x33, 0x34, 0x6f, 0x4c, 0x39, 0x46, 0x53, 0x54, 0x76, 0x79, 0x36, 0x34, 0x73,
+    0x41, 0x00, 0x14, 0x00, 0x0b, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x6f, 0x72,
+    0x67, 0x00, 0x00, 0x08, 0x00, 0x14, 0xf6, 0x70, 0x24, 0x65, 0x6d, 0xd6, 0x4a, 0x3e, 0x02,
+    0xb8, 0xe0, 0x71, 0x2e, 0x85, 0xc9, 0xa2, 0x8c, 0xa8, 0x96, 0x66,
 };
 
 static struct sockaddr_storage addr_v4(const char *ip, uint16_t port)
@@ -119,11 +119,10 @@ static void test_rfc5769_request(void)
     CHECK_INT(m.fingerprint_off, 100);
     CHECK_INT(m.n_unknown, 0);
     CHECK_INT(m.has_xor_mapped, 0);
-    CHECK_INT(cg_stun_check_integrity(&m, rfc_request, sizeof(rfc_request), rfc_pwd,
-                                      strlen(rfc_pwd)),
-              0);
-    CHECK_INT(cg_stun_check_integrity(&m, rfc_request, sizeof(rfc_request), "VOkJxbRl1RmTxUk/WvJxBu",
-                                      strlen(rfc_pwd)),
+    CHECK_INT(
+        cg_stun_check_integrity(&m, rfc_request, sizeof(rfc_request), rfc_pwd, strlen(rfc_pwd)), 0);
+    CHECK_INT(cg_stun_check_integrity(&m, rfc_request, sizeof(rfc_request),
+                                      "VOkJxbRl1RmTxUk/WvJxBu", strlen(rfc_pwd)),
               CG_EAUTH);
     CHECK_INT(cg_stun_check_fingerprint(&m, rfc_request, sizeof(rfc_request)), 0);
 
@@ -172,9 +171,9 @@ static void check_rfc_response(const uint8_t *vec, size_t n, const struct sockad
         uint8_t small[128];
         memset(small, 0xa5, sizeof(small));
         size_t l2 = 777;
-        CHECK_INT(cg_stun_build_binding_success(small, cap, &l2, m.txid, want, rfc_pwd,
-                                                strlen(rfc_pwd)),
-                  CG_ENOSPC);
+        CHECK_INT(
+            cg_stun_build_binding_success(small, cap, &l2, m.txid, want, rfc_pwd, strlen(rfc_pwd)),
+            CG_ENOSPC);
         CHECK_INT(l2, 777);
         CHECK_INT(small[cap], 0xa5);
     }
@@ -243,7 +242,7 @@ static void test_tampered(void)
     CHECK_INT(cg_stun_check_integrity(&m, buf, sizeof(buf), rfc_pwd, strlen(rfc_pwd)), 0);
     CHECK_INT(cg_stun_check_fingerprint(&m, buf, sizeof(buf)), CG_EAUTH);
 
-    /* No key, no MESSAGE-INTEGRITY. */
+    /* An empty or missing key never authenticates. */
     memcpy(buf, rfc_request, sizeof(buf));
     CHECK_INT(cg_stun_parse(&m, buf, sizeof(buf)), 0);
     CHECK_INT(cg_stun_check_integrity(&m, buf, sizeof(buf), rfc_pwd, 0), CG_EAUTH);
@@ -363,9 +362,9 @@ static void test_after_integrity_ignored(void)
     static const uint8_t txid[12] = "ignoreafter!";
     uint8_t out[256];
     size_t len;
-    CHECK_INT(cg_stun_build_binding_request(out, sizeof(out), &len, txid, "a:b", 0, 0, -1, 0,
-                                            "key", 3),
-              0);
+    CHECK_INT(
+        cg_stun_build_binding_request(out, sizeof(out), &len, txid, "a:b", 0, 0, -1, 0, "key", 3),
+        0);
     /* Drop FINGERPRINT, append PRIORITY and USE-CANDIDATE after MI. */
     len -= 8;
     memcpy(out + len, "\x00\x24\x00\x04\x01\x02\x03\x04\x00\x25\x00\x00", 12);
@@ -384,9 +383,9 @@ static void test_unknown_attributes(void)
     static const uint8_t txid[12] = "unknownattrs";
     uint8_t out[256];
     size_t len;
-    CHECK_INT(cg_stun_build_binding_request(out, sizeof(out), &len, txid, "a:b", 0, 0, -1, 0, NULL,
-                                            0),
-              0);
+    CHECK_INT(
+        cg_stun_build_binding_request(out, sizeof(out), &len, txid, "a:b", 0, 0, -1, 0, NULL, 0),
+        0);
     /* Replace FINGERPRINT by CHANGE-REQUEST (0x0003, comprehension
      * required, unknown to ICE) and GOOG-NETWORK-INFO (0xC057, optional). */
     len -= 8;
@@ -567,11 +566,11 @@ static void test_builder_args(void)
     char longname[600];
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
-    CHECK_INT(cg_stun_build_binding_request(out, sizeof(out), &len, txid, longname, 1, 0, 1, 0,
-                                            NULL, 0),
-              CG_EINVAL);
-    CHECK_INT(cg_stun_build_binding_request(out, sizeof(out), &len, txid, longname + 100, 1, 0, 1, 0,
-                                            NULL, 0),
+    CHECK_INT(
+        cg_stun_build_binding_request(out, sizeof(out), &len, txid, longname, 1, 0, 1, 0, NULL, 0),
+        CG_EINVAL);
+    CHECK_INT(cg_stun_build_binding_request(out, sizeof(out), &len, txid, longname + 100, 1, 0, 1,
+                                            0, NULL, 0),
               CG_ENOSPC);
 }
 
