@@ -82,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st == CG_DTLS_CONNECTED)
             abort();
         if (flags & 2) {
-            rc = cg_dtls_on_timeout(d, cg_dtls_deadline(d) == UINT64_MAX ? now : cg_dtls_deadline(d));
+            rc = cg_dtls_on_timeout(d,
+                                    cg_dtls_deadline(d) == UINT64_MAX ? now : cg_dtls_deadline(d));
             if (rc != 0 && rc != CG_ETIMEDOUT)
                 abort();
         }

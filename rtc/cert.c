@@ -24,13 +24,12 @@ struct cg_cert {
  * can be chosen. The ECDHE-RSA ones are for when we are the DTLS client and
  * the peer's certificate is RSA (GStreamer's webrtcbin generates RSA keys).
  * AES-GCM leads because every WebRTC stack has it and it is cheapest. */
-static const char cipher_list[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-CHACHA20-POLY1305:"
-    "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
-    "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA";
+static const char cipher_list[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                  "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                                  "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
+                                  "ECDHE-RSA-CHACHA20-POLY1305:"
+                                  "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+                                  "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA";
 
 /* As DTLS server OpenSSL picks the first profile of this list the client
  * also offers, so GCM wins whenever the peer has it: Debian's libsrtp2 is
@@ -42,10 +41,8 @@ static const struct {
     const char *name;
     const EVP_MD *(*md)(void);
 } fp_algs[] = {
-    {.name = "sha-1", .md = EVP_sha1},
-    {.name = "sha-224", .md = EVP_sha224},
-    {.name = "sha-256", .md = EVP_sha256},
-    {.name = "sha-384", .md = EVP_sha384},
+    {.name = "sha-1", .md = EVP_sha1},     {.name = "sha-224", .md = EVP_sha224},
+    {.name = "sha-256", .md = EVP_sha256}, {.name = "sha-384", .md = EVP_sha384},
     {.name = "sha-512", .md = EVP_sha512},
 };
 
@@ -102,8 +99,8 @@ static int make_x509(cg_cert *c)
         ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -24L * 3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(x), 29L * 24 * 3600) ||
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"clipgate",
-                                   -1, -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"clipgate", -1,
+                                   -1, 0) != 1 ||
         X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, c->pkey) != 1 ||
         X509_sign(x, c->pkey, EVP_sha256()) <= 0)
         return CG_ECRYPTO;
@@ -119,9 +116,8 @@ static int make_ctx(cg_cert *c)
     /* WebRTC (RFC 8827) requires DTLS 1.2; DTLS 1.0 is obsolete. */
     if (SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, DTLS1_2_VERSION) != 1 ||
-        SSL_CTX_use_certificate(ctx, c->x509) != 1 ||
-        SSL_CTX_use_PrivateKey(ctx, c->pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, cipher_list) != 1 ||
+        SSL_CTX_use_certificate(ctx, c->x509) != 1 || SSL_CTX_use_PrivateKey(ctx, c->pkey) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_set_cipher_list(ctx, cipher_list) != 1 ||
         SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
         return CG_ECRYPTO;
     /* Unlike every other OpenSSL setter, this one returns 0 on success. */
@@ -178,7 +174,19 @@ void cg_cert_free(cg_cert *c)
     free(c);
 }
 
-const char *cg_cert_fingerprint(const cg_cert *c) { return c ? c->fp : ""; }
-const void *cg_cert_x509(const cg_cert *c) { return c ? c->x509 : NULL; }
-const void *cg_cert_pkey(const cg_cert *c) { return c ? c->pkey : NULL; }
-void *cg_cert_dtls_ctx(const cg_cert *c) { return c ? c->ctx : NULL; }
+const char *cg_cert_fingerprint(const cg_cert *c)
+{
+    return c ? c->fp : "";
+}
+const void *cg_cert_x509(const cg_cert *c)
+{
+    return c ? c->x509 : NULL;
+}
+const void *cg_cert_pkey(const cg_cert *c)
+{
+    return c ? c->pkey : NULL;
+}
+void *cg_cert_dtls_ctx(const cg_cert *c)
+{
+    return c ? c->ctx : NULL;
+}

@@ -48,8 +48,8 @@ int cg_cert_fingerprint_x509(const void *x509, const char *alg, char *out, size_
 
 /* Borrowed OpenSSL objects, valid while c lives. For the DTLS driver and
  * for tests that hand the certificate to other tools; do not modify. */
-const void *cg_cert_x509(const cg_cert *c);    /* X509 * */
-const void *cg_cert_pkey(const cg_cert *c);    /* EVP_PKEY * */
+const void *cg_cert_x509(const cg_cert *c); /* X509 * */
+const void *cg_cert_pkey(const cg_cert *c); /* EVP_PKEY * */
 
 /* The SSL_CTX * of this certificate: DTLS 1.2 only, certificate and key
  * loaded, ECDHE with AES-GCM preferred, DTLS-SRTP profiles AEAD_AES_128_GCM

@@ -67,8 +67,14 @@ static const struct srtp_prof {
     const char *name;
     size_t key_len, salt_len;
 } profs[] = {
-    {.id = CG_SRTP_AEAD_AES_128_GCM, .name = "SRTP_AEAD_AES_128_GCM", .key_len = 16, .salt_len = 12},
-    {.id = CG_SRTP_AES128_CM_SHA1_80, .name = "SRTP_AES128_CM_SHA1_80", .key_len = 16, .salt_len = 14},
+    {.id = CG_SRTP_AEAD_AES_128_GCM,
+     .name = "SRTP_AEAD_AES_128_GCM",
+     .key_len = 16,
+     .salt_len = 12},
+    {.id = CG_SRTP_AES128_CM_SHA1_80,
+     .name = "SRTP_AES128_CM_SHA1_80",
+     .key_len = 16,
+     .salt_len = 14},
 };
 
 static const struct srtp_prof *prof_by_id(long id)
@@ -159,16 +165,13 @@ static void dgram_method_init(void)
 
 /* ---- input screening ---- */
 
-/* Known DTLS 1.2 handshake message types (RFC 5246 7.4, RFC 6347 4.3.2). */
+/* Known DTLS 1.2 handshake message types (RFC 5246 7.4, RFC 6347 4.3.2):
+ * hello_request .. new_session_ticket (0-4), certificate ..
+ * client_key_exchange (11-16), finished (20). */
 static int known_hs_type(uint8_t t)
 {
-    switch (t) {
-    case 0: case 1: case 2: case 3: case 4: case 11: case 12:
-    case 13: case 14: case 15: case 16: case 20:
-        return 1;
-    default:
-        return 0;
-    }
+    static const uint32_t known = 0x1fu | (0x3fu << 11) | (1u << 20);
+    return t < 32 && ((known >> t) & 1u);
 }
 
 /* A plaintext (epoch 0) handshake record: a run of fragments, each with a
@@ -581,7 +584,10 @@ int cg_dtls_pull(cg_dtls *d, uint8_t *out, size_t cap, size_t *len)
     return 0;
 }
 
-uint64_t cg_dtls_deadline(const cg_dtls *d) { return d ? d->deadline : UINT64_MAX; }
+uint64_t cg_dtls_deadline(const cg_dtls *d)
+{
+    return d ? d->deadline : UINT64_MAX;
+}
 
 int cg_dtls_on_timeout(cg_dtls *d, uint64_t now_us)
 {
@@ -601,7 +607,10 @@ int cg_dtls_on_timeout(cg_dtls *d, uint64_t now_us)
     return 0;
 }
 
-int cg_dtls_state(const cg_dtls *d) { return d ? d->state : CG_DTLS_FAILED; }
+int cg_dtls_state(const cg_dtls *d)
+{
+    return d ? d->state : CG_DTLS_FAILED;
+}
 
 int cg_dtls_srtp_keys(const cg_dtls *d, cg_srtp_keys *out)
 {
@@ -614,7 +623,10 @@ int cg_dtls_srtp_keys(const cg_dtls *d, cg_srtp_keys *out)
     return 0;
 }
 
-const char *cg_dtls_error(const cg_dtls *d) { return d ? d->err : ""; }
+const char *cg_dtls_error(const cg_dtls *d)
+{
+    return d ? d->err : "";
+}
 
 int cg_dtls_close(cg_dtls *d)
 {

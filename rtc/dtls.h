@@ -39,22 +39,27 @@ enum cg_dtls_state { CG_DTLS_HANDSHAKING = 0, CG_DTLS_CONNECTED, CG_DTLS_FAILED,
 /* IANA DTLS-SRTP protection profile ids. */
 enum cg_srtp_profile { CG_SRTP_AES128_CM_SHA1_80 = 1, CG_SRTP_AEAD_AES_128_GCM = 7 };
 
+/* SRTP master keys of one session. local_*: we protect with these (our
+ * sending direction); remote_*: we unprotect with these. Only the first
+ * key_len / salt_len bytes are used: 16 + 14 for AES-CM, 16 + 12 for GCM. */
 typedef struct cg_srtp_keys {
-    int profile;                                    /* enum cg_srtp_profile */
-    uint8_t local_key[16];  uint8_t local_salt[14];   /* we protect with these (our sending direction) */
-    uint8_t remote_key[16]; uint8_t remote_salt[14];  /* we unprotect with these */
-    size_t key_len, salt_len;  /* 16 + 14 for AES-CM, 16 + 12 for GCM */
+    int profile; /* enum cg_srtp_profile */
+    uint8_t local_key[16];
+    uint8_t local_salt[14];
+    uint8_t remote_key[16];
+    uint8_t remote_salt[14];
+    size_t key_len, salt_len;
 } cg_srtp_keys;
 
 /* Counters for logs and metrics. */
 typedef struct cg_dtls_stats {
-    uint64_t rx_datagrams;   /* datagrams given to cg_dtls_feed */
-    uint64_t rx_malformed;   /* of those, not a well-formed run of DTLS records: the
-                                malformed part was dropped before OpenSSL saw it */
-    uint64_t tx_datagrams;   /* datagrams produced for cg_dtls_pull */
-    uint64_t tx_dropped;     /* produced while the output queue was full (dropped) */
-    uint64_t retransmits;    /* timeouts that re-sent a flight */
-    uint64_t rx_app_bytes;   /* application data received and discarded */
+    uint64_t rx_datagrams; /* datagrams given to cg_dtls_feed */
+    uint64_t rx_malformed; /* of those, not a well-formed run of DTLS records: the
+                              malformed part was dropped before OpenSSL saw it */
+    uint64_t tx_datagrams; /* datagrams produced for cg_dtls_pull */
+    uint64_t tx_dropped;   /* produced while the output queue was full (dropped) */
+    uint64_t retransmits;  /* timeouts that re-sent a flight */
+    uint64_t rx_app_bytes; /* application data received and discarded */
 } cg_dtls_stats;
 
 #define CG_DTLS_DEFAULT_MTU 1200

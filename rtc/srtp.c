@@ -31,7 +31,10 @@ static srtp_err_status_t init_status = srtp_err_status_init_fail;
 /* srtp_init registers ciphers in a process-wide kernel and is not
  * thread-safe; srtp_shutdown is never called since sessions may be alive
  * until exit. */
-static void srtp_init_once(void) { init_status = srtp_init(); }
+static void srtp_init_once(void)
+{
+    init_status = srtp_init();
+}
 
 /* srtp_crypto_policy_set_rtp_default is AES_CM_128_HMAC_SHA1_80 for RTP and
  * RTCP alike (libsrtp's named setter for it is a macro, unusable here). */
@@ -41,10 +44,18 @@ static const struct {
     size_t rtp_trailer, rtcp_trailer;
     void (*set)(srtp_crypto_policy_t *p);
 } profiles[] = {
-    {.profile = CG_SRTP_AEAD_AES_128_GCM, .key_len = 16, .salt_len = 12,
-     .rtp_trailer = 16, .rtcp_trailer = 16 + 4, .set = srtp_crypto_policy_set_aes_gcm_128_16_auth},
-    {.profile = CG_SRTP_AES128_CM_SHA1_80, .key_len = 16, .salt_len = 14,
-     .rtp_trailer = 10, .rtcp_trailer = 10 + 4, .set = srtp_crypto_policy_set_rtp_default},
+    {.profile = CG_SRTP_AEAD_AES_128_GCM,
+     .key_len = 16,
+     .salt_len = 12,
+     .rtp_trailer = 16,
+     .rtcp_trailer = 16 + 4,
+     .set = srtp_crypto_policy_set_aes_gcm_128_16_auth},
+    {.profile = CG_SRTP_AES128_CM_SHA1_80,
+     .key_len = 16,
+     .salt_len = 14,
+     .rtp_trailer = 10,
+     .rtcp_trailer = 10 + 4,
+     .set = srtp_crypto_policy_set_rtp_default},
 };
 
 static int map_status(srtp_err_status_t st)
@@ -142,7 +153,10 @@ void cg_srtp_free(cg_srtp *s)
     free(s);
 }
 
-size_t cg_srtp_rtp_trailer(const cg_srtp *s) { return s ? s->rtp_trailer : CG_SRTP_MAX_RTP_TRAILER; }
+size_t cg_srtp_rtp_trailer(const cg_srtp *s)
+{
+    return s ? s->rtp_trailer : CG_SRTP_MAX_RTP_TRAILER;
+}
 size_t cg_srtp_rtcp_trailer(const cg_srtp *s)
 {
     return s ? s->rtcp_trailer : CG_SRTP_MAX_RTCP_TRAILER;

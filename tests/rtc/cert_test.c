@@ -114,7 +114,7 @@ static void test_matches_openssl_cli(void)
         const char *alg, *cli;
         size_t bytes;
     } algs[] = {
-        {"sha-256", "sha256", 32}, {"SHA-1", "sha1", 20},    {"sha-224", "sha224", 28},
+        {"sha-256", "sha256", 32}, {"SHA-1", "sha1", 20},     {"sha-224", "sha224", 28},
         {"Sha-384", "sha384", 48}, {"sha-512", "sha512", 64},
     };
     char want[256], got[CG_CERT_FP_MAX];

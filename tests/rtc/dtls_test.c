@@ -44,7 +44,8 @@ static void sleep_until(uint64_t t)
 {
     for (uint64_t n = mono_us(); n < t; n = mono_us()) {
         uint64_t d = t - n;
-        struct timespec ts = {.tv_sec = (time_t)(d / 1000000u), .tv_nsec = (long)(d % 1000000u) * 1000};
+        struct timespec ts = {.tv_sec = (time_t)(d / 1000000u),
+                              .tv_nsec = (long)(d % 1000000u) * 1000};
         nanosleep(&ts, NULL);
     }
 }
@@ -52,7 +53,7 @@ static void sleep_until(uint64_t t)
 /* One direction of the in-memory wire. */
 struct link {
     size_t datagrams, max_size, dropped;
-    int rc;      /* first non-zero cg_dtls_feed result */
+    int rc; /* first non-zero cg_dtls_feed result */
     int drop_all;
 };
 
@@ -467,11 +468,11 @@ next2:
     memset(&cs, 0, sizeof(cs));
     memset(&sc, 0, sizeof(sc));
     CHECK_INT(cg_dtls_start(c, mono_us()), 0);
-    move(c, s, &cs);            /* ClientHello */
-    move(s, c, &sc);            /* ServerHello .. ServerHelloDone */
-    move(c, s, &cs);            /* Certificate .. Finished */
+    move(c, s, &cs); /* ClientHello */
+    move(s, c, &sc); /* ServerHello .. ServerHelloDone */
+    move(c, s, &cs); /* Certificate .. Finished */
     CHECK_INT(cg_dtls_state(s), CG_DTLS_CONNECTED);
-    CHECK(drain(s) >= 1);       /* lost */
+    CHECK(drain(s) >= 1); /* lost */
     CHECK_INT(cg_dtls_state(c), CG_DTLS_HANDSHAKING);
     dl = cg_dtls_deadline(c);
     CHECK(dl != UINT64_MAX);
@@ -576,8 +577,8 @@ static void test_api_errors(void)
     CHECK_INT(cg_dtls_pull(d, buf, 10, &n), CG_ENOSPC);
     CHECK_INT(cg_dtls_pull(d, buf, sizeof(buf), &n), 0);
     CHECK(n > 100 && n <= CG_DTLS_DEFAULT_MTU);
-    CHECK_INT(buf[0], 22);                   /* handshake record */
-    CHECK_INT(buf[13], 1);                   /* ClientHello */
+    CHECK_INT(buf[0], 22); /* handshake record */
+    CHECK_INT(buf[13], 1); /* ClientHello */
     CHECK_INT(cg_dtls_pull(d, buf, sizeof(buf), &n), CG_EAGAIN);
     CHECK_INT(cg_dtls_state(d), CG_DTLS_HANDSHAKING);
     CHECK_STR(cg_dtls_error(d), "");
@@ -720,11 +721,13 @@ static size_t keymat_of(const cg_srtp_keys *k, int we_are_client, uint8_t *km)
     const uint8_t *sk = we_are_client ? k->remote_key : k->local_key;
     const uint8_t *cs = we_are_client ? k->local_salt : k->remote_salt;
     const uint8_t *ss = we_are_client ? k->remote_salt : k->local_salt;
+    const uint8_t *parts[4] = {ck, sk, cs, ss};
+    size_t lens[4] = {k->key_len, k->key_len, k->salt_len, k->salt_len};
     size_t o = 0;
-    memcpy(km + o, ck, k->key_len), o += k->key_len;
-    memcpy(km + o, sk, k->key_len), o += k->key_len;
-    memcpy(km + o, cs, k->salt_len), o += k->salt_len;
-    memcpy(km + o, ss, k->salt_len), o += k->salt_len;
+    for (int i = 0; i < 4; i++) {
+        memcpy(km + o, parts[i], lens[i]);
+        o += lens[i];
+    }
     return o;
 }
 
@@ -820,10 +823,26 @@ static void test_interop_openssl_s_server(void)
         goto out_files;
     close(probe); /* s_server binds it next; a race here only fails the test */
     snprintf(accept, sizeof(accept), "127.0.0.1:%u", port);
-    char *argv[] = {"openssl", "s_server", "-dtls1_2", "-accept", accept, "-cert", cert_path,
-                    "-key", key_path, "-use_srtp", "SRTP_AEAD_AES_128_GCM", "-keymatexport",
-                    "EXTRACTOR-dtls_srtp", "-keymatexportlen", "56", "-Verify", "1",
-                    "-naccept", "1", NULL};
+    char *argv[] = {"openssl",
+                    "s_server",
+                    "-dtls1_2",
+                    "-accept",
+                    accept,
+                    "-cert",
+                    cert_path,
+                    "-key",
+                    key_path,
+                    "-use_srtp",
+                    "SRTP_AEAD_AES_128_GCM",
+                    "-keymatexport",
+                    "EXTRACTOR-dtls_srtp",
+                    "-keymatexportlen",
+                    "56",
+                    "-Verify",
+                    "1",
+                    "-naccept",
+                    "1",
+                    NULL};
     struct proc p;
     CHECK_INT(spawn(&p, argv), 0);
     CHECK(proc_wait_for(&p, "ACCEPT", 10000));
@@ -834,7 +853,8 @@ static void test_interop_openssl_s_server(void)
     int fd = udp_socket(&my_port);
     CHECK(fd >= 0);
     if (d && fd >= 0) {
-        struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(port),
+        struct sockaddr_in peer = {.sin_family = AF_INET,
+                                   .sin_port = htons(port),
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         CHECK_INT(cg_dtls_start(d, mono_us()), 0);
         CHECK_INT(udp_handshake(d, fd, &peer, 1), 0);
@@ -881,9 +901,22 @@ static void test_interop_openssl_s_client(void)
     if (fd < 0 || !d)
         goto out;
     snprintf(connect, sizeof(connect), "127.0.0.1:%u", port);
-    char *argv[] = {"openssl", "s_client", "-dtls1_2", "-connect", connect, "-cert", cert_path,
-                    "-key", key_path, "-use_srtp", "SRTP_AES128_CM_SHA1_80", "-keymatexport",
-                    "EXTRACTOR-dtls_srtp", "-keymatexportlen", "60", NULL};
+    char *argv[] = {"openssl",
+                    "s_client",
+                    "-dtls1_2",
+                    "-connect",
+                    connect,
+                    "-cert",
+                    cert_path,
+                    "-key",
+                    key_path,
+                    "-use_srtp",
+                    "SRTP_AES128_CM_SHA1_80",
+                    "-keymatexport",
+                    "EXTRACTOR-dtls_srtp",
+                    "-keymatexportlen",
+                    "60",
+                    NULL};
     struct proc p;
     CHECK_INT(spawn(&p, argv), 0);
     struct sockaddr_in peer;

@@ -426,8 +426,7 @@ static void pair(int profile, cg_srtp **a, cg_srtp **b)
 }
 
 /* RTP packet: V=2, optional CSRCs and one-byte-header extension. */
-static size_t make_rtp(uint8_t *p, uint16_t seq, uint32_t ssrc, int csrcs, int ext,
-                       size_t payload)
+static size_t make_rtp(uint8_t *p, uint16_t seq, uint32_t ssrc, int csrcs, int ext, size_t payload)
 {
     size_t o = 0;
     p[o++] = (uint8_t)(0x80 | (ext ? 0x10 : 0) | csrcs);
@@ -464,8 +463,8 @@ static void round_trip(int profile)
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
             for (uint32_t ssrc = 0x1000; ssrc < 0x1003; ssrc++) {
                 uint8_t plain[1300];
-                size_t n = make_rtp(plain, (uint16_t)(100 + i), ssrc, (int)(ssrc & 3),
-                                    (int)(i & 1), sizes[i]);
+                size_t n = make_rtp(plain, (uint16_t)(100 + i), ssrc, (int)(ssrc & 3), (int)(i & 1),
+                                    sizes[i]);
                 uint8_t *p = malloc(n + tr);
                 memcpy(p, plain, n);
                 size_t len = n;
@@ -501,8 +500,14 @@ out:
     cg_srtp_free(b);
 }
 
-static void test_round_trip_gcm(void) { round_trip(CG_SRTP_AEAD_AES_128_GCM); }
-static void test_round_trip_aes_cm(void) { round_trip(CG_SRTP_AES128_CM_SHA1_80); }
+static void test_round_trip_gcm(void)
+{
+    round_trip(CG_SRTP_AEAD_AES_128_GCM);
+}
+static void test_round_trip_aes_cm(void)
+{
+    round_trip(CG_SRTP_AES128_CM_SHA1_80);
+}
 
 static void tamper_and_replay(int profile)
 {
@@ -556,8 +561,8 @@ static void tamper_and_replay(int profile)
     n = make_rtp(older, 5600, 0xabc, 0, 0, 40);
     size_t older_len = n;
     CHECK_INT(cg_srtp_protect(a, older, &older_len, sizeof(older)), CG_EPROTO);
-    CHECK_INT(cg_srtp_unprotect(b, late, &late_len), 0); /* 10 behind 5000 */
-    CHECK_INT(cg_srtp_unprotect(b, q, &len), 0);         /* jump to 7000 */
+    CHECK_INT(cg_srtp_unprotect(b, late, &late_len), 0);       /* 10 behind 5000 */
+    CHECK_INT(cg_srtp_unprotect(b, q, &len), 0);               /* jump to 7000 */
     CHECK_INT(cg_srtp_unprotect(b, old, &old_len), CG_EPROTO); /* 1500 behind */
 
     /* Resending a packet with the same sequence number is allowed on the
@@ -592,8 +597,14 @@ out:
     cg_srtp_free(b);
 }
 
-static void test_tamper_and_replay_gcm(void) { tamper_and_replay(CG_SRTP_AEAD_AES_128_GCM); }
-static void test_tamper_and_replay_aes_cm(void) { tamper_and_replay(CG_SRTP_AES128_CM_SHA1_80); }
+static void test_tamper_and_replay_gcm(void)
+{
+    tamper_and_replay(CG_SRTP_AEAD_AES_128_GCM);
+}
+static void test_tamper_and_replay_aes_cm(void)
+{
+    tamper_and_replay(CG_SRTP_AES128_CM_SHA1_80);
+}
 
 static void test_space_and_malformed(void)
 {
