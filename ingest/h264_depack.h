@@ -54,11 +54,15 @@ void cg_h264_depack_free(cg_h264_depack *d);
  * gap_before: the receiver lost packets just before this one.
  *
  * Access units are delimited by a change of RTP timestamp and by the marker
- * bit (a marker only closes an AU once it holds a slice, so a parameter-set
- * packet wrongly marked does not split a picture). When one completes, it is
- * given through out[] (room for 2: a previous AU closed by the timestamp
- * change, and the current one closed by its marker); *n_out says how many;
- * the caller takes ownership of each (cg_frame_unref).
+ * bit (a marker only closes an AU once it holds a slice or is known to be
+ * damaged, so a parameter-set packet wrongly marked does not split a
+ * picture). A packet with the timestamp of an AU already closed by its
+ * marker is stray: counted, never given out, and if it holds a slice the
+ * picture given out was incomplete, so an IDR is awaited.
+ * When an AU completes, it is given through out[] (room for 2: a previous
+ * AU closed by the timestamp change, and the current one closed by its
+ * marker); *n_out says how many; the caller takes ownership of each
+ * (cg_frame_unref).
  *
  * Frame data is Annex B (00 00 00 01 before each NAL). SPS and PPS seen
  * in-band (single NAL, STAP-A) or from sprop-parameter-sets are cached and
