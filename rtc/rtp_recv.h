@@ -16,9 +16,11 @@
  *
  * Bound: the sequence span held is max_packets. A packet that would widen it
  * further makes the oldest held packets releasable at once, their missing
- * predecessors counted as lost. Storage is a ring of 2 * max_packets slots;
- * only a caller that stops popping can make a newer packet overwrite an
- * unreleased older one, which is then counted as lost too. */
+ * predecessors counted as lost. Storage is a ring of 2 * max_packets slots:
+ * a newer packet overwrites an unreleased older one only when they are that
+ * far apart (a forward jump of more than max_packets, or a caller that stops
+ * popping), and the older seq is then counted as lost. Every seq is either
+ * released once or counted lost once. */
 #ifndef CG_RTC_RTP_RECV_H
 #define CG_RTC_RTP_RECV_H
 

@@ -333,6 +333,38 @@ static void test_buffer_full(void)
     CHECK_INT(popped, 8);
     CHECK_INT(stats(r).lost, 12);
     cg_rtp_recv_free(r);
+
+    /* Forward jumps past the bound with 2 and 3 held behind a gap (bound 8,
+     * ring 16). The new window [to - 7, to] still waits for its gap; what is
+     * below it is released or given up at once. To 60: 2 and 3 stay in the
+     * ring and go out first. To 40: the seqs awaited in the new window
+     * (33..39) take their slots, so they are dropped and counted lost.
+     * Either way each seq is released or lost exactly once. */
+    for (int jump = 0; jump < 2; jump++) {
+        uint16_t to = jump ? 40 : 60;
+        r = mk(90000, 8, 10000 * MS, 0, 3);
+        if (!r)
+            return;
+        CHECK_INT(push(r, 0, 0, 0, 0), 0);
+        CHECK_INT(pop(r, 0, &gap), 0);
+        CHECK_INT(push(r, 2, 6000, 1 * MS, 0), 0);
+        CHECK_INT(push(r, 3, 9000, 2 * MS, 0), 0);
+        CHECK_INT(pop(r, 2 * MS, &gap), CG_EAGAIN);
+        CHECK_INT(push(r, to, to * 3000u, 3 * MS, 0), 0);
+        if (!jump) {
+            CHECK_INT(pop(r, 3 * MS, &gap), 2);
+            CHECK_INT(gap, 1);
+            CHECK_INT(pop(r, 3 * MS, &gap), 3);
+            CHECK_INT(gap, 0);
+        }
+        CHECK_INT(pop(r, 3 * MS, &gap), CG_EAGAIN);
+        CHECK_INT(stats(r).lost, to - 8 - (jump ? 0 : 2)); /* 1..to-8, less 2 and 3 */
+        CHECK(cg_rtp_recv_deadline(r) == 10003 * MS);
+        CHECK_INT(pop(r, 10003 * MS, &gap), to);
+        CHECK_INT(gap, 1);
+        CHECK_INT(stats(r).lost, to - 1 - (jump ? 0 : 2));
+        cg_rtp_recv_free(r);
+    }
 }
 
 static void test_jitter(void)
