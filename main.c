@@ -59,8 +59,8 @@ static int mkdir_p(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "--data-dir: cannot create \"%s\": %s", p, strerror(errno));
             rc = CG_EIO;
         } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "--data-dir: cannot create \"%s\": %s exists and is not a directory",
-                     path, p);
+            snprintf(err, errlen,
+                     "--data-dir: cannot create \"%s\": %s exists and is not a directory", path, p);
             rc = CG_EIO;
         }
         p[i] = saved;

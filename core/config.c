@@ -43,73 +43,178 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const audio_codecs[] = {"aac", "opus", NULL};
 
 #define FIELD(f) offsetof(cg_config, f)
-#define MS(x) ((int64_t)(x) * 1000)
-#define SEC(x) ((int64_t)(x) * 1000000)
+#define MS(x) ((int64_t)(x)*1000)
+#define SEC(x) ((int64_t)(x)*1000000)
 
 static const cg_option options[] = {
-    {.name = "config", .type = CG_OPT_STRING, .offset = FIELD(config), .metavar = "FILE",
+    {.name = "config",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(config),
+     .metavar = "FILE",
      .help = "JSON config file whose keys are these option names; flags override it",
      .flags = CG_OPT_CLI_ONLY},
-    {.name = "http-port", .type = CG_OPT_PORT, .offset = FIELD(http_port), .def = "8080",
-     .metavar = "N", .help = "TCP port of the HTTP API, WHIP/WHEP, HLS and metrics"},
-    {.name = "media-port", .type = CG_OPT_PORT, .offset = FIELD(media_port), .def = "8189",
-     .metavar = "N", .help = "UDP port carrying all WebRTC media (ICE, DTLS, SRTP)"},
-    {.name = "events-port", .type = CG_OPT_PORT, .offset = FIELD(events_port), .def = "8081",
-     .metavar = "N", .help = "TCP port of the WebSocket events server"},
-    {.name = "bind", .type = CG_OPT_STRING, .offset = FIELD(bind), .def = "0.0.0.0",
-     .metavar = "ADDR", .help = "address to listen on", .min = 1, .check = check_ip},
-    {.name = "data-dir", .type = CG_OPT_STRING, .offset = FIELD(data_dir), .def = "./data",
-     .metavar = "DIR", .help = "recordings, clips and state (created if missing)", .min = 1},
-    {.name = "public-ip", .type = CG_OPT_LIST, .offset = FIELD(public_ip), .metavar = "ADDR",
+    {.name = "http-port",
+     .type = CG_OPT_PORT,
+     .offset = FIELD(http_port),
+     .def = "8080",
+     .metavar = "N",
+     .help = "TCP port of the HTTP API, WHIP/WHEP, HLS and metrics"},
+    {.name = "media-port",
+     .type = CG_OPT_PORT,
+     .offset = FIELD(media_port),
+     .def = "8189",
+     .metavar = "N",
+     .help = "UDP port carrying all WebRTC media (ICE, DTLS, SRTP)"},
+    {.name = "events-port",
+     .type = CG_OPT_PORT,
+     .offset = FIELD(events_port),
+     .def = "8081",
+     .metavar = "N",
+     .help = "TCP port of the WebSocket events server"},
+    {.name = "bind",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(bind),
+     .def = "0.0.0.0",
+     .metavar = "ADDR",
+     .help = "address to listen on",
+     .min = 1,
+     .check = check_ip},
+    {.name = "data-dir",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(data_dir),
+     .def = "./data",
+     .metavar = "DIR",
+     .help = "recordings, clips and state (created if missing)",
+     .min = 1},
+    {.name = "public-ip",
+     .type = CG_OPT_LIST,
+     .offset = FIELD(public_ip),
+     .metavar = "ADDR",
      .help = "host candidate address for SDP answers, repeatable (default: this machine's "
              "addresses; 127.0.0.1 on a loopback bind)",
      .check = check_ip},
-    {.name = "publish-token", .type = CG_OPT_STRING, .offset = FIELD(publish_token),
-     .metavar = "TOKEN", .help = "Bearer token required to publish (default: open publishing)"},
-    {.name = "play-token", .type = CG_OPT_STRING, .offset = FIELD(play_token), .metavar = "TOKEN",
+    {.name = "publish-token",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(publish_token),
+     .metavar = "TOKEN",
+     .help = "Bearer token required to publish (default: open publishing)"},
+    {.name = "play-token",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(play_token),
+     .metavar = "TOKEN",
      .help = "Bearer token required to play (default: open playback)"},
-    {.name = "tls-cert", .type = CG_OPT_STRING, .offset = FIELD(tls_cert), .metavar = "FILE",
+    {.name = "tls-cert",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(tls_cert),
+     .metavar = "FILE",
      .help = "PEM certificate: the HTTP port speaks HTTPS (needs --tls-key)"},
-    {.name = "tls-key", .type = CG_OPT_STRING, .offset = FIELD(tls_key), .metavar = "FILE",
+    {.name = "tls-key",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(tls_key),
+     .metavar = "FILE",
      .help = "PEM private key of --tls-cert"},
-    {.name = "ice-server", .type = CG_OPT_LIST, .offset = FIELD(ice_server), .metavar = "URL",
+    {.name = "ice-server",
+     .type = CG_OPT_LIST,
+     .offset = FIELD(ice_server),
+     .metavar = "URL",
      .help = "STUN/TURN server offered to clients (stun:host:port), repeatable",
      .check = check_ice_url},
-    {.name = "log-level", .type = CG_OPT_CHOICE, .offset = FIELD(log_level), .def = "info",
-     .metavar = "LEVEL", .help = "error, warn, info or debug", .choices = log_levels},
-    {.name = "max-sessions", .type = CG_OPT_INT, .offset = FIELD(max_sessions), .def = "100",
-     .metavar = "N", .help = "most concurrent WHIP publishers", .min = 1, .max = 100000},
-    {.name = "max-viewers", .type = CG_OPT_INT, .offset = FIELD(max_viewers), .def = "1000",
-     .metavar = "N", .help = "most concurrent WHEP viewers", .min = 0, .max = 1000000},
-    {.name = "max-body", .type = CG_OPT_SIZE, .offset = FIELD(max_body), .def = "256KiB",
-     .metavar = "BYTES", .help = "largest HTTP request body accepted (256k, 1M, ...)",
-     .min = 1024, .max = (int64_t)64 << 20},
-    {.name = "segment-duration", .type = CG_OPT_DURATION, .offset = FIELD(segment_duration_us),
-     .def = "2s", .metavar = "DUR", .help = "target HLS segment duration", .min = MS(500),
+    {.name = "log-level",
+     .type = CG_OPT_CHOICE,
+     .offset = FIELD(log_level),
+     .def = "info",
+     .metavar = "LEVEL",
+     .help = "error, warn, info or debug",
+     .choices = log_levels},
+    {.name = "max-sessions",
+     .type = CG_OPT_INT,
+     .offset = FIELD(max_sessions),
+     .def = "100",
+     .metavar = "N",
+     .help = "most concurrent WHIP publishers",
+     .min = 1,
+     .max = 100000},
+    {.name = "max-viewers",
+     .type = CG_OPT_INT,
+     .offset = FIELD(max_viewers),
+     .def = "1000",
+     .metavar = "N",
+     .help = "most concurrent WHEP viewers",
+     .min = 0,
+     .max = 1000000},
+    {.name = "max-body",
+     .type = CG_OPT_SIZE,
+     .offset = FIELD(max_body),
+     .def = "256KiB",
+     .metavar = "BYTES",
+     .help = "largest HTTP request body accepted (256k, 1M, ...)",
+     .min = 1024,
+     .max = (int64_t)64 << 20},
+    {.name = "segment-duration",
+     .type = CG_OPT_DURATION,
+     .offset = FIELD(segment_duration_us),
+     .def = "2s",
+     .metavar = "DUR",
+     .help = "target HLS segment duration",
+     .min = MS(500),
      .max = SEC(60)},
-    {.name = "live-window", .type = CG_OPT_INT, .offset = FIELD(live_window), .def = "6",
-     .metavar = "N", .help = "segments in the live playlist", .min = 2, .max = 1000},
-    {.name = "preview-cap", .type = CG_OPT_DURATION, .offset = FIELD(preview_cap_us),
-     .def = "10m", .metavar = "DUR", .help = "longest ?duration= preview window",
-     .min = SEC(1), .max = SEC(24 * 3600)},
-    {.name = "retention", .type = CG_OPT_RETENTION, .offset = FIELD(retention_us),
-     .def = "forever", .metavar = "WHEN",
+    {.name = "live-window",
+     .type = CG_OPT_INT,
+     .offset = FIELD(live_window),
+     .def = "6",
+     .metavar = "N",
+     .help = "segments in the live playlist",
+     .min = 2,
+     .max = 1000},
+    {.name = "preview-cap",
+     .type = CG_OPT_DURATION,
+     .offset = FIELD(preview_cap_us),
+     .def = "10m",
+     .metavar = "DUR",
+     .help = "longest ?duration= preview window",
+     .min = SEC(1),
+     .max = SEC(24 * 3600)},
+    {.name = "retention",
+     .type = CG_OPT_RETENTION,
+     .offset = FIELD(retention_us),
+     .def = "forever",
+     .metavar = "WHEN",
      .help = "how long recordings are kept: forever, live (only the live window) or <N>h"},
-    {.name = "audio-codec", .type = CG_OPT_CHOICE, .offset = FIELD(audio_codec), .def = "aac",
-     .metavar = "CODEC", .help = "HLS audio: aac (transcoded from Opus) or opus",
+    {.name = "audio-codec",
+     .type = CG_OPT_CHOICE,
+     .offset = FIELD(audio_codec),
+     .def = "aac",
+     .metavar = "CODEC",
+     .help = "HLS audio: aac (transcoded from Opus) or opus",
      .choices = audio_codecs},
-    {.name = "reconnect-grace", .type = CG_OPT_DURATION, .offset = FIELD(reconnect_grace_us),
-     .def = "10s", .metavar = "DUR",
-     .help = "how long a dropped publisher may come back into the same broadcast", .min = 0,
+    {.name = "reconnect-grace",
+     .type = CG_OPT_DURATION,
+     .offset = FIELD(reconnect_grace_us),
+     .def = "10s",
+     .metavar = "DUR",
+     .help = "how long a dropped publisher may come back into the same broadcast",
+     .min = 0,
      .max = SEC(3600)},
-    {.name = "max-clip-duration", .type = CG_OPT_DURATION,
-     .offset = FIELD(max_clip_duration_us), .def = "10m", .metavar = "DUR",
-     .help = "longest clip that may be cut", .min = SEC(1), .max = SEC(24 * 3600)},
-    {.name = "dump-dir", .type = CG_OPT_STRING, .offset = FIELD(dump_dir), .metavar = "DIR",
+    {.name = "max-clip-duration",
+     .type = CG_OPT_DURATION,
+     .offset = FIELD(max_clip_duration_us),
+     .def = "10m",
+     .metavar = "DUR",
+     .help = "longest clip that may be cut",
+     .min = SEC(1),
+     .max = SEC(24 * 3600)},
+    {.name = "dump-dir",
+     .type = CG_OPT_STRING,
+     .offset = FIELD(dump_dir),
+     .metavar = "DIR",
      .help = "write depacketized media here for diagnostics (default: off)"},
-    {.name = "consent-timeout", .type = CG_OPT_DURATION, .offset = FIELD(consent_timeout_us),
-     .def = "30s", .metavar = "DUR",
-     .help = "close a WebRTC session after this long without ICE consent", .min = SEC(1),
+    {.name = "consent-timeout",
+     .type = CG_OPT_DURATION,
+     .offset = FIELD(consent_timeout_us),
+     .def = "30s",
+     .metavar = "DUR",
+     .help = "close a WebRTC session after this long without ICE consent",
+     .min = SEC(1),
      .max = SEC(600)},
 };
 
@@ -179,8 +284,8 @@ static int find_unit(const struct unit *units, size_t n, const cg_rd *r, uint64_
 int cg_parse_duration_us(const char *s, uint64_t *out)
 {
     static const struct unit units[] = {
-        {"", US_PER_S}, {"s", US_PER_S}, {"ms", 1000}, {"us", 1},
-        {"m", 60 * US_PER_S}, {"h", 3600 * US_PER_S},
+        {"", US_PER_S}, {"s", US_PER_S},      {"ms", 1000},
+        {"us", 1},      {"m", 60 * US_PER_S}, {"h", 3600 * US_PER_S},
     };
     if (!s || !out)
         return CG_EINVAL;
@@ -220,8 +325,8 @@ int cg_parse_duration_us(const char *s, uint64_t *out)
 int cg_parse_size(const char *s, uint64_t *out)
 {
     static const struct unit units[] = {
-        {"", 1},         {"k", 1u << 10},       {"K", 1u << 10},       {"KiB", 1u << 10},
-        {"M", 1u << 20}, {"MiB", 1u << 20},     {"G", 1u << 30},       {"GiB", 1u << 30},
+        {"", 1},         {"k", 1u << 10},   {"K", 1u << 10}, {"KiB", 1u << 10},
+        {"M", 1u << 20}, {"MiB", 1u << 20}, {"G", 1u << 30}, {"GiB", 1u << 30},
     };
     if (!s || !out)
         return CG_EINVAL;
@@ -279,7 +384,10 @@ static int parse_retention(const char *s, uint64_t *out)
 static void fmt_duration(char *buf, size_t n, uint64_t us)
 {
     static const struct unit units[] = {
-        {"h", 3600 * US_PER_S}, {"m", 60 * US_PER_S}, {"s", US_PER_S}, {"ms", 1000},
+        {"h", 3600 * US_PER_S},
+        {"m", 60 * US_PER_S},
+        {"s", US_PER_S},
+        {"ms", 1000},
     };
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (us && us % units[i].mult == 0) {
@@ -406,8 +514,7 @@ static int set_value(cg_config *cfg, const cg_option *o, const char *v, char *ms
         {
             size_t off = (size_t)snprintf(msg, n, "\"%.64s\" is not one of", v);
             for (int i = 0; o->choices[i] && off < n; i++)
-                off += (size_t)snprintf(msg + off, n - off, "%s %s", i ? "," : ":",
-                                        o->choices[i]);
+                off += (size_t)snprintf(msg + off, n - off, "%s %s", i ? "," : ":", o->choices[i]);
         }
         return CG_EINVAL;
     case CG_OPT_RETENTION:
@@ -520,8 +627,8 @@ static int apply_args(cg_config *cfg, int argc, char *const argv[], int *action,
             return 0;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            snprintf(err, errlen, "unexpected argument \"%.64s\" (options start with --; see --help)",
-                     a);
+            snprintf(err, errlen,
+                     "unexpected argument \"%.64s\" (options start with --; see --help)", a);
             return CG_EINVAL;
         }
         const char *name = a + 2;
@@ -618,14 +725,21 @@ static bool find_key_pos(const char *text, size_t len, const char *key, int *lin
 static const char *json_type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "a whole number";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "a whole number";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "a value";
 }
@@ -634,8 +748,8 @@ static const char *json_type_name(const json_t *j)
  * file and the flags share one parser. NULL: wrong JSON type for o. */
 static const char *json_text(const cg_option *o, const json_t *j, char *buf, size_t n)
 {
-    bool num_ok = o->type == CG_OPT_INT || o->type == CG_OPT_PORT ||
-                  o->type == CG_OPT_DURATION || o->type == CG_OPT_SIZE;
+    bool num_ok = o->type == CG_OPT_INT || o->type == CG_OPT_PORT || o->type == CG_OPT_DURATION ||
+                  o->type == CG_OPT_SIZE;
     bool str_ok = o->type != CG_OPT_INT && o->type != CG_OPT_PORT && o->type != CG_OPT_BOOL;
     if (json_is_integer(j) && num_ok) {
         snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
@@ -656,12 +770,18 @@ static const char *expected_type(const cg_option *o)
 {
     switch (o->type) {
     case CG_OPT_INT:
-    case CG_OPT_PORT: return "a whole number";
-    case CG_OPT_BOOL: return "true or false";
-    case CG_OPT_LIST: return "an array of strings";
-    case CG_OPT_DURATION: return "a number of seconds or a string like \"500ms\"";
-    case CG_OPT_SIZE: return "a number of bytes or a string like \"256k\"";
-    default: return "a string";
+    case CG_OPT_PORT:
+        return "a whole number";
+    case CG_OPT_BOOL:
+        return "true or false";
+    case CG_OPT_LIST:
+        return "an array of strings";
+    case CG_OPT_DURATION:
+        return "a number of seconds or a string like \"500ms\"";
+    case CG_OPT_SIZE:
+        return "a number of bytes or a string like \"256k\"";
+    default:
+        return "a string";
     }
 }
 
@@ -721,10 +841,11 @@ static int apply_json_key(cg_config *cfg, const char *path, const char *text, si
         } else if (json_is_array(val)) {
             size_t i;
             json_t *item;
-            json_array_foreach(val, i, item) {
+            json_array_foreach(val, i, item)
+            {
                 if (!json_is_string(item)) {
-                    snprintf(err, errlen, "%s: \"%s\" must be %s, but item %zu is %s", where,
-                             key, expected_type(o), i, json_type_name(item));
+                    snprintf(err, errlen, "%s: \"%s\" must be %s, but item %zu is %s", where, key,
+                             expected_type(o), i, json_type_name(item));
                     return CG_EINVAL;
                 }
                 rc = set_value(cfg, o, json_string_value(item), msg, sizeof(msg));
@@ -777,7 +898,8 @@ static int apply_file(cg_config *cfg, const char *path, char *err, size_t errlen
         const char *key;
         json_t *val;
         /* jansson iterates in file order, so the first mistake is reported. */
-        json_object_foreach(root, key, val) {
+        json_object_foreach(root, key, val)
+        {
             rc = apply_json_key(cfg, path, text, len, key, val, err, errlen);
             if (rc)
                 break;
@@ -809,8 +931,8 @@ static int validate(const cg_config *cfg, char *err, size_t errlen)
         bool pem = strstr(text, "-----BEGIN ") != NULL;
         free(text);
         if (!pem) {
-            snprintf(err, errlen, "%s: \"%s\" is not a PEM file (no -----BEGIN line)",
-                     files[i][0], files[i][1]);
+            snprintf(err, errlen, "%s: \"%s\" is not a PEM file (no -----BEGIN line)", files[i][0],
+                     files[i][1]);
             return CG_EINVAL;
         }
     }
@@ -883,8 +1005,9 @@ int cg_config_usage(cg_dbuf *out, const char *prog)
     }
     cg_dbuf_printf(out, "  %-27s %s\n  %-27s %s\n", "--help", "print this help and exit",
                    "--version", "print the version and exit");
-    cg_dbuf_adds(out, "\nExit status: 0 after SIGTERM or SIGINT; 2 if the configuration is wrong or\n"
-                      "the server cannot start with it (one line on stderr says why).\n");
+    cg_dbuf_adds(out,
+                 "\nExit status: 0 after SIGTERM or SIGINT; 2 if the configuration is wrong or\n"
+                 "the server cannot start with it (one line on stderr says why).\n");
     return cg_dbuf_err(out);
 }
 

@@ -37,7 +37,7 @@ enum cg_audio_codec {
 };
 
 /* retention_us values besides a number of microseconds. */
-#define CG_RETENTION_LIVE 0u              /* keep only the live window */
+#define CG_RETENTION_LIVE 0u            /* keep only the live window */
 #define CG_RETENTION_FOREVER UINT64_MAX /* never delete recordings */
 
 typedef struct cg_config {
@@ -45,26 +45,26 @@ typedef struct cg_config {
     int http_port;
     int media_port;
     int events_port;
-    char *bind;                  /* listen address of HTTP (and media) */
+    char *bind; /* listen address of HTTP (and media) */
     char *data_dir;
-    cg_strlist public_ip;        /* host candidates; see cg_config_default_public_ips() */
-    char *publish_token;         /* NULL: publishing is open */
-    char *play_token;            /* NULL: playback is open */
-    char *tls_cert;              /* PEM paths; both set or both NULL */
+    cg_strlist public_ip; /* host candidates; see cg_config_default_public_ips() */
+    char *publish_token;  /* NULL: publishing is open */
+    char *play_token;     /* NULL: playback is open */
+    char *tls_cert;       /* PEM paths; both set or both NULL */
     char *tls_key;
-    cg_strlist ice_server;       /* "stun:host:port", "turn:..." */
-    int log_level;               /* enum cg_log_level */
+    cg_strlist ice_server; /* "stun:host:port", "turn:..." */
+    int log_level;         /* enum cg_log_level */
     int max_sessions;
     int max_viewers;
-    uint64_t max_body;           /* bytes: HTTP request body limit */
+    uint64_t max_body; /* bytes: HTTP request body limit */
     uint64_t segment_duration_us;
-    int live_window;             /* segments in the live playlist */
-    uint64_t preview_cap_us;     /* longest ?duration= preview window */
-    uint64_t retention_us;       /* CG_RETENTION_LIVE, CG_RETENTION_FOREVER or N hours */
-    int audio_codec;             /* enum cg_audio_codec */
+    int live_window;         /* segments in the live playlist */
+    uint64_t preview_cap_us; /* longest ?duration= preview window */
+    uint64_t retention_us;   /* CG_RETENTION_LIVE, CG_RETENTION_FOREVER or N hours */
+    int audio_codec;         /* enum cg_audio_codec */
     uint64_t reconnect_grace_us;
     uint64_t max_clip_duration_us;
-    char *dump_dir;              /* NULL: no diagnostics dump */
+    char *dump_dir; /* NULL: no diagnostics dump */
     uint64_t consent_timeout_us;
 } cg_config;
 
@@ -91,12 +91,12 @@ typedef struct cg_option {
     const char *def;     /* default in command-line syntax; NULL: unset */
     const char *metavar; /* shown in --help: "N", "DIR", ... */
     const char *help;
-    int64_t min, max;    /* range (int, duration in us, size in bytes); 0,0: none */
+    int64_t min, max;           /* range (int, duration in us, size in bytes); 0,0: none */
     const char *const *choices; /* CG_OPT_CHOICE: NULL-terminated */
     /* Extra check for string and list values: returns NULL if v is fine,
      * else a static phrase completing "\"v\" ..." (e.g. "is not an IP address"). */
     const char *(*check)(const char *v);
-    unsigned flags;      /* enum cg_opt_flags */
+    unsigned flags; /* enum cg_opt_flags */
 } cg_option;
 
 /* Gives the option table (static, never freed) and its length. */

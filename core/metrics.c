@@ -19,8 +19,8 @@
 #endif
 
 struct cg_metric {
-    cg_metric *fam;  /* NULL for a family, else the family of this series */
-    cg_metric *next; /* next family, or next series of the same family */
+    cg_metric *fam;         /* NULL for a family, else the family of this series */
+    cg_metric *next;        /* next family, or next series of the same family */
     _Atomic uint64_t value; /* gauges store int64 two's complement */
     /* family only */
     char *name;
@@ -111,8 +111,8 @@ static bool same_labels(const cg_metric *f, char *const *names, size_t n)
     return true;
 }
 
-static int register_family(cg_metric **out, const char *name, const char *help,
-                           const char *labels, int type)
+static int register_family(cg_metric **out, const char *name, const char *help, const char *labels,
+                           int type)
 {
     if (!out || !name || !valid_name(name, strlen(name), true))
         return CG_EINVAL;

@@ -23,9 +23,9 @@ int cg_http_problemv(cg_http_resp *resp, int status, const char *title, const ch
     vsnprintf(detail, sizeof(detail), detail_fmt, ap);
     /* jansson does the JSON string escaping of client-supplied text (paths,
      * header values) that details often quote. */
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                            title ? title : cg_http_reason(status), "status", status, "detail",
-                            detail);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+                  title ? title : cg_http_reason(status), "status", status, "detail", detail);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!text) {
@@ -42,8 +42,7 @@ int cg_http_problemv(cg_http_resp *resp, int status, const char *title, const ch
     return cg_http_resp_body_take(resp, text, strlen(text), "application/problem+json");
 }
 
-int cg_http_problem(cg_http_resp *resp, int status, const char *title, const char *detail_fmt,
-                    ...)
+int cg_http_problem(cg_http_resp *resp, int status, const char *title, const char *detail_fmt, ...)
 {
     va_list ap;
     va_start(ap, detail_fmt);

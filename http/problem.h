@@ -14,8 +14,8 @@
  * may be NULL for the standard reason phrase of status. Headers already
  * added (Retry-After, Allow, ...) are kept. resp is borrowed.
  * Returns 0 or CG_ENOMEM (resp then has the status and no body). */
-int cg_http_problem(cg_http_resp *resp, int status, const char *title, const char *detail_fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+int cg_http_problem(cg_http_resp *resp, int status, const char *title, const char *detail_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 int cg_http_problemv(cg_http_resp *resp, int status, const char *title, const char *detail_fmt,
                      va_list ap) __attribute__((format(printf, 4, 0)));
 

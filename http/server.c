@@ -28,21 +28,29 @@
 #include "core/metrics.h"
 #include "http/problem.h"
 
-#define MAX_URL 8192       /* longer request targets get 414 */
-#define MAX_SEGS 32        /* path segments; deeper paths match no route */
-#define MAX_CAPS 8         /* captures per pattern */
-#define MAX_METHODS 16     /* distinct methods on one path */
+#define MAX_URL 8192   /* longer request targets get 414 */
+#define MAX_SEGS 32    /* path segments; deeper paths match no route */
+#define MAX_CAPS 8     /* captures per pattern */
+#define MAX_METHODS 16 /* distinct methods on one path */
 #define METRICS_MAX (16u << 20)
 #define PEM_MAX (1u << 20)
-#define CONN_TIMEOUT_S 30  /* idle keep-alive connections give back their thread */
+#define CONN_TIMEOUT_S 30   /* idle keep-alive connections give back their thread */
 #define CORS_MAX_AGE "7200" /* Chromium caps preflight caching at 2 h */
 
 /* Response headers a browser script may read (CORS). Extend as routes gain
  * headers: everything not CORS-safelisted that a web client needs. */
 static const char *const cors_expose_headers[] = {
-    "Location",     "ETag",          "Link",        "Content-Range",
-    "Accept-Ranges", "Accept-Post",  "Accept-Patch", "Retry-After",
-    "Content-Disposition", "Preview-Start-Seconds", "Stream-Media-Id",
+    "Location",
+    "ETag",
+    "Link",
+    "Content-Range",
+    "Accept-Ranges",
+    "Accept-Post",
+    "Accept-Patch",
+    "Retry-After",
+    "Content-Disposition",
+    "Preview-Start-Seconds",
+    "Stream-Media-Id",
 };
 
 /* Request headers a browser script may send (CORS preflight). Authorization
@@ -118,18 +126,18 @@ struct cg_http_req {
     char *raw;         /* request target as received */
     const char *query; /* inside raw, after "?", or NULL */
     const char *method;
-    char *path;        /* decoded */
+    char *path; /* decoded */
     const route_entry *route;
     const char *route_name;
     const char *cap_names[MAX_CAPS];
     const char *cap_values[MAX_CAPS];
     size_t n_caps;
     cg_dbuf body;
-    bool too_large;   /* over max-body: drop the body, answer 413 */
-    bool has_early;   /* answer decided before the body: drop the body */
+    bool too_large; /* over max-body: drop the body, answer 413 */
+    bool has_early; /* answer decided before the body: drop the body */
     cg_http_resp early;
     uint64_t body_seen;
-    char allow[160];  /* Allow header of the matched path */
+    char allow[160]; /* Allow header of the matched path */
     arena_str *arena;
     char remote_ip[INET6_ADDRSTRLEN];
 };
@@ -607,8 +615,7 @@ static void apply_range(const cg_http_req *req, cg_http_resp *resp)
         cg_http_problem(resp, 416, NULL,
                         "The range \"%.64s\" starts beyond the end of this %llu-byte resource; "
                         "request bytes 0-%llu or fewer.",
-                        range, (unsigned long long)size,
-                        (unsigned long long)(size ? size - 1 : 0));
+                        range, (unsigned long long)size, (unsigned long long)(size ? size - 1 : 0));
         return;
     }
     if (rc)
@@ -905,8 +912,7 @@ static int route_request(cg_http_server *srv, cg_http_req *req)
             best = e;
     }
     if (!any) {
-        set_early(req, 404, "Nothing is served at \"%.200s\"; check the URL for typos.",
-                  req->path);
+        set_early(req, 404, "Nothing is served at \"%.200s\"; check the URL for typos.", req->path);
         return 0;
     }
     allowed_methods(srv, segs, n_segs, req->allow, sizeof(req->allow));
@@ -996,9 +1002,8 @@ static enum MHD_Result run_handler(cg_http_server *srv, cg_http_req *req)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     cg_http_server *srv = cls;
     cg_http_req *req = *con_cls;
@@ -1197,8 +1202,7 @@ fail:
     return rc;
 }
 
-int cg_http_server_add_routes(cg_http_server *srv, const cg_http_route *routes, size_t n,
-                              void *ctx)
+int cg_http_server_add_routes(cg_http_server *srv, const cg_http_route *routes, size_t n, void *ctx)
 {
     if (!srv || (!routes && n))
         return CG_EINVAL;
@@ -1266,8 +1270,8 @@ int cg_http_server_start(cg_http_server *srv)
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-        srv->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-        MHD_OPTION_ARRAY, srv->tls_cert ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+        srv->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_ARRAY,
+        srv->tls_cert ? tls_opts : &tls_opts[2], MHD_OPTION_END);
     if (!srv->mhd) {
         pthread_mutex_lock(&srv->err_lock);
         /* MHD names port 0 (it was given a socket address): keep its reason. */

@@ -54,7 +54,7 @@ typedef struct cg_http_route {
     const char *method;  /* "GET" (also serves HEAD), "POST", ..., "OPTIONS" */
     const char *pattern; /* "/live/{stream}/index.m3u8", "/clips/{id}.mp4" */
     cg_http_handler handler;
-    const char *name;    /* metrics label: "live_playlist" */
+    const char *name; /* metrics label: "live_playlist" */
 } cg_http_route;
 
 /* Creates a stopped server from cfg (http-port, bind, max-body,
@@ -138,8 +138,7 @@ int cg_http_pct_decode(const char *in, size_t len, bool plus_space, char *out, s
 /* Finds name in a raw query string ("a=1&b=x%20y", without "?") and
  * decodes its first value into out. Returns 0, CG_ENOTFOUND, CG_EPROTO
  * (that pair's encoding is bad) or CG_ENOSPC. */
-int cg_http_query_get(const char *query, const char *name, char *out, size_t cap,
-                      size_t *outlen);
+int cg_http_query_get(const char *query, const char *name, char *out, size_t cap, size_t *outlen);
 /* Parses a Range header against a body of size bytes (RFC 9110 14.2).
  * Returns 0 with the range in *start and *len, CG_ERANGE (unsatisfiable: 416),
  * CG_EUNSUPP (several ranges or another unit: serve the whole body) or

@@ -78,8 +78,8 @@ static void test_duration(void)
         uint64_t us = 12345;
         int rc = cg_parse_duration_us(v[i].in, &us);
         if (rc != v[i].rc || (rc == 0 && us != v[i].us)) {
-            fprintf(stderr, "duration \"%s\": rc %d us %llu, expected rc %d us %llu\n", v[i].in,
-                    rc, (unsigned long long)us, v[i].rc, (unsigned long long)v[i].us);
+            fprintf(stderr, "duration \"%s\": rc %d us %llu, expected rc %d us %llu\n", v[i].in, rc,
+                    (unsigned long long)us, v[i].rc, (unsigned long long)v[i].us);
             cg_test_failures++;
         }
     }
@@ -92,10 +92,10 @@ static void test_size(void)
         int rc;
         uint64_t v;
     } v[] = {
-        {"262144", 0, 262144}, {"256k", 0, 262144}, {"256K", 0, 262144},
-        {"256KiB", 0, 262144}, {"1M", 0, 1048576},  {"1MiB", 0, 1048576},
-        {"2G", 0, 2147483648ull}, {"", CG_EINVAL, 0}, {"k", CG_EINVAL, 0},
-        {"1.5k", CG_EINVAL, 0},  {"1KB", CG_EINVAL, 0}, {"-1", CG_EINVAL, 0},
+        {"262144", 0, 262144},          {"256k", 0, 262144},   {"256K", 0, 262144},
+        {"256KiB", 0, 262144},          {"1M", 0, 1048576},    {"1MiB", 0, 1048576},
+        {"2G", 0, 2147483648ull},       {"", CG_EINVAL, 0},    {"k", CG_EINVAL, 0},
+        {"1.5k", CG_EINVAL, 0},         {"1KB", CG_EINVAL, 0}, {"-1", CG_EINVAL, 0},
         {"99999999999G", CG_ERANGE, 0},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -149,8 +149,17 @@ static void test_flags(void)
     cg_config c;
     char err[256];
     int action;
-    const char *args[] = {"--http-port=9000", "--bind", "127.0.0.1", "--public-ip", "10.0.0.1",
-                          "--public-ip", "::1", "--log-level", "debug", "--retention", "48h",
+    const char *args[] = {"--http-port=9000",
+                          "--bind",
+                          "127.0.0.1",
+                          "--public-ip",
+                          "10.0.0.1",
+                          "--public-ip",
+                          "::1",
+                          "--log-level",
+                          "debug",
+                          "--retention",
+                          "48h",
                           NULL};
     CHECK_INT(load(&c, args, NULL, &action, err, sizeof(err)), 0);
     CHECK_INT(c.http_port, 9000);
@@ -164,9 +173,19 @@ static void test_flags(void)
     CHECK_INT(c.retention_us, 48ull * 3600 * 1000000);
     cg_config_clear(&c);
 
-    const char *more[] = {"--retention", "live", "--audio-codec", "opus", "--max-body", "1M",
-                          "--segment-duration", "500ms", "--publish-token", "s3cret",
-                          "--ice-server", "stun:stun.example.org:3478", NULL};
+    const char *more[] = {"--retention",
+                          "live",
+                          "--audio-codec",
+                          "opus",
+                          "--max-body",
+                          "1M",
+                          "--segment-duration",
+                          "500ms",
+                          "--publish-token",
+                          "s3cret",
+                          "--ice-server",
+                          "stun:stun.example.org:3478",
+                          NULL};
     CHECK_INT(load(&c, more, NULL, &action, err, sizeof(err)), 0);
     CHECK(c.retention_us == CG_RETENTION_LIVE);
     CHECK_INT(c.audio_codec, CG_AUDIO_OPUS);
@@ -211,14 +230,14 @@ static void test_file_then_flags(void)
     int action;
     /* --config after the flag it loses to: order on the command line does
      * not matter, flags always win over the file. */
-    const char *args[] = {"--http-port", "9100", "--public-ip", "10.0.0.2", "--config", "@",
-                          "--public-ip", "10.0.0.3", NULL};
+    const char *args[] = {"--http-port", "9100",        "--public-ip", "10.0.0.2", "--config",
+                          "@",           "--public-ip", "10.0.0.3",    NULL};
     CHECK_INT(load(&c, args, path, &action, err, sizeof(err)), 0);
     CHECK_STR(c.config, path);
-    CHECK_INT(c.http_port, 9100);  /* flag over file */
-    CHECK_INT(c.media_port, 9001); /* file over default */
+    CHECK_INT(c.http_port, 9100);   /* flag over file */
+    CHECK_INT(c.media_port, 9001);  /* file over default */
     CHECK_INT(c.events_port, 8081); /* default */
-    CHECK_INT(c.public_ip.n, 2);   /* the flags' list replaces the file's */
+    CHECK_INT(c.public_ip.n, 2);    /* the flags' list replaces the file's */
     if (c.public_ip.n == 2) {
         CHECK_STR(c.public_ip.v[0], "10.0.0.2");
         CHECK_STR(c.public_ip.v[1], "10.0.0.3");
@@ -244,71 +263,121 @@ struct err_case {
     const char *args[8];
     const char *file; /* written to a temp file and passed as "@" */
     int rc;
-    const char *msg;  /* "%s" stands for the file's path */
+    const char *msg; /* "%s" stands for the file's path */
 };
 
 static const struct err_case err_cases[] = {
     {{"--htp-port", "1"}, NULL, CG_EINVAL, "unknown option \"--htp-port\" (see --help)"},
     {{"--http-port"}, NULL, CG_EINVAL, "--http-port needs a value (--http-port N)"},
-    {{"--http-port", "--media-port", "5"}, NULL, CG_EINVAL,
+    {{"--http-port", "--media-port", "5"},
+     NULL,
+     CG_EINVAL,
      "--http-port needs a value (--http-port N)"},
     {{"--http-port", "70000"}, NULL, CG_EINVAL, "--http-port: \"70000\" is not a port (1-65535)"},
     {{"--http-port", "0"}, NULL, CG_EINVAL, "--http-port: \"0\" is not a port (1-65535)"},
     {{"--media-port=http"}, NULL, CG_EINVAL, "--media-port: \"http\" is not a port (1-65535)"},
     {{"--events-port", "-1"}, NULL, CG_EINVAL, "--events-port: \"-1\" is not a port (1-65535)"},
-    {{"stray"}, NULL, CG_EINVAL,
+    {{"stray"},
+     NULL,
+     CG_EINVAL,
      "unexpected argument \"stray\" (options start with --; see --help)"},
     {{"--max-sessions", "0"}, NULL, CG_EINVAL, "--max-sessions: \"0\" is out of range (1-100000)"},
     {{"--max-viewers", "many"}, NULL, CG_EINVAL, "--max-viewers: \"many\" is not a whole number"},
-    {{"--segment-duration", "5x"}, NULL, CG_EINVAL,
+    {{"--segment-duration", "5x"},
+     NULL,
+     CG_EINVAL,
      "--segment-duration: \"5x\" is not a duration (like 2, 2.5, 500ms, 5m, 1h)"},
-    {{"--segment-duration", "2h"}, NULL, CG_EINVAL,
+    {{"--segment-duration", "2h"},
+     NULL,
+     CG_EINVAL,
      "--segment-duration: \"2h\" is out of range (500ms-1m)"},
     {{"--max-body", "512"}, NULL, CG_EINVAL, "--max-body: \"512\" is out of range (1KiB-64MiB)"},
-    {{"--max-body", "lots"}, NULL, CG_EINVAL,
+    {{"--max-body", "lots"},
+     NULL,
+     CG_EINVAL,
      "--max-body: \"lots\" is not a size in bytes (like 262144, 256k, 1M)"},
-    {{"--log-level", "verbose"}, NULL, CG_EINVAL,
+    {{"--log-level", "verbose"},
+     NULL,
+     CG_EINVAL,
      "--log-level: \"verbose\" is not one of: error, warn, info, debug"},
-    {{"--retention", "3d"}, NULL, CG_EINVAL,
+    {{"--retention", "3d"},
+     NULL,
+     CG_EINVAL,
      "--retention: \"3d\" is not forever, live or a number of hours like 48h"},
-    {{"--public-ip", "not-an-ip"}, NULL, CG_EINVAL,
+    {{"--public-ip", "not-an-ip"},
+     NULL,
+     CG_EINVAL,
      "--public-ip: \"not-an-ip\" is not an IP address"},
-    {{"--ice-server", "http://x"}, NULL, CG_EINVAL,
+    {{"--ice-server", "http://x"},
+     NULL,
+     CG_EINVAL,
      "--ice-server: \"http://x\" is not a STUN or TURN URL (like stun:stun.example.org:3478)"},
     {{"--data-dir", ""}, NULL, CG_EINVAL, "--data-dir: must not be empty"},
-    {{"--tls-cert", "cert.pem"}, NULL, CG_EINVAL,
+    {{"--tls-cert", "cert.pem"},
+     NULL,
+     CG_EINVAL,
      "--tls-cert needs --tls-key as well (HTTPS takes a certificate and its key)"},
-    {{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, NULL, CG_EIO,
+    {{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"},
+     NULL,
+     CG_EIO,
      "--tls-cert: cannot read \"/nonexistent/cert.pem\": No such file or directory"},
-    {{"--tls-cert", "@", "--tls-key", "@"}, "not a certificate\n", CG_EINVAL,
+    {{"--tls-cert", "@", "--tls-key", "@"},
+     "not a certificate\n",
+     CG_EINVAL,
      "--tls-cert: \"%s\" is not a PEM file (no -----BEGIN line)"},
-    {{"--config", "/nonexistent/clipgate.json"}, NULL, CG_EIO,
+    {{"--config", "/nonexistent/clipgate.json"},
+     NULL,
+     CG_EIO,
      "--config: cannot read \"/nonexistent/clipgate.json\": No such file or directory"},
     /* A command-line mistake is reported before the file is even read. */
-    {{"--config", "/nonexistent/clipgate.json", "--bogus"}, NULL, CG_EINVAL,
+    {{"--config", "/nonexistent/clipgate.json", "--bogus"},
+     NULL,
+     CG_EINVAL,
      "unknown option \"--bogus\" (see --help)"},
-    {{"--config", "@"}, "{\n  \"http-port\": 8080,\n  \"htp-port\": 1\n}\n", CG_EINVAL,
+    {{"--config", "@"},
+     "{\n  \"http-port\": 8080,\n  \"htp-port\": 1\n}\n",
+     CG_EINVAL,
      "%s:3:3: unknown key \"htp-port\""},
-    {{"--config", "@"}, "{\n  \"http-port\": 8080,\n  \"media-port\": \n}\n", CG_EPROTO,
+    {{"--config", "@"},
+     "{\n  \"http-port\": 8080,\n  \"media-port\": \n}\n",
+     CG_EPROTO,
      "%s:4:1: not valid JSON: unexpected token near '}'"},
-    {{"--config", "@"}, "{\"http-port\": 1, \"http-port\": 2}", CG_EPROTO,
+    {{"--config", "@"},
+     "{\"http-port\": 1, \"http-port\": 2}",
+     CG_EPROTO,
      "%s:1:28: not valid JSON: duplicate object key near '\"http-port\"'"},
-    {{"--config", "@"}, "", CG_EPROTO,
+    {{"--config", "@"},
+     "",
+     CG_EPROTO,
      "%s:1:0: not valid JSON: '[' or '{' expected near end of file"},
-    {{"--config", "@"}, "[8080]", CG_EINVAL,
+    {{"--config", "@"},
+     "[8080]",
+     CG_EINVAL,
      "%s: must hold a JSON object like {\"http-port\": 8080}, not an array"},
-    {{"--config", "@"}, "{\"http-port\": \"8080\"}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"http-port\": \"8080\"}",
+     CG_EINVAL,
      "%s:1:2: \"http-port\" must be a whole number, not a string"},
-    {{"--config", "@"}, "{\"http-port\": 70000}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"http-port\": 70000}",
+     CG_EINVAL,
      "%s:1:2: http-port: \"70000\" is not a port (1-65535)"},
-    {{"--config", "@"}, "{\"public-ip\": [\"10.0.0.1\", 5]}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"public-ip\": [\"10.0.0.1\", 5]}",
+     CG_EINVAL,
      "%s:1:2: \"public-ip\" must be an array of strings, but item 1 is a whole number"},
-    {{"--config", "@"}, "{\"data-dir\": null}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"data-dir\": null}",
+     CG_EINVAL,
      "%s:1:2: \"data-dir\" must be a string, not null"},
-    {{"--config", "@"}, "{\"segment-duration\": true}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"segment-duration\": true}",
+     CG_EINVAL,
      "%s:1:2: \"segment-duration\" must be a number of seconds or a string like \"500ms\", not "
      "a boolean"},
-    {{"--config", "@"}, "{\"config\": \"other.json\"}", CG_EINVAL,
+    {{"--config", "@"},
+     "{\"config\": \"other.json\"}",
+     CG_EINVAL,
      "%s:1:2: unknown key \"config\" (only valid on the command line)"},
 };
 

@@ -20,9 +20,9 @@ static void test_exposition_format(void)
     cg_metric *c = NULL, *g = NULL, *l = NULL, *s1 = NULL, *s2 = NULL;
     CHECK_INT(cg_metrics_counter(&c, "test_whip_sessions_total", "WHIP sessions.", NULL), 0);
     CHECK_INT(cg_metrics_gauge(&g, "test_sessions", "Live sessions\nnow, in \\ units.", NULL), 0);
-    CHECK_INT(cg_metrics_counter(&l, "test_rtp_packets_received_total", "RTP packets.",
-                                 "stream,kind"),
-              0);
+    CHECK_INT(
+        cg_metrics_counter(&l, "test_rtp_packets_received_total", "RTP packets.", "stream,kind"),
+        0);
     cg_metric_add(c, 3);
     cg_metric_inc(c);
     cg_metric_set(c, 100); /* ignored: counters only go up */
@@ -86,7 +86,7 @@ static void test_registration_rules(void)
     CHECK_INT(cg_metrics_counter(&b, "ok_total", "x", "a,"), CG_EINVAL);
     CHECK_INT(cg_metrics_counter(&b, "ok_total", "x", "a,b,c,d,e"), CG_EINVAL);
 
-    CHECK_INT(cg_metric_labels(a, &s, NULL), CG_EINVAL);          /* too few values */
+    CHECK_INT(cg_metric_labels(a, &s, NULL), CG_EINVAL);           /* too few values */
     CHECK_INT(cg_metric_labels(a, &s, "x", "y", NULL), CG_EINVAL); /* too many */
     CHECK_INT(cg_metric_labels(a, &s, "x", NULL), 0);
     CHECK_INT(cg_metric_labels(s, &b, "x", NULL), CG_EINVAL); /* a series has no series */

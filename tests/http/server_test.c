@@ -264,18 +264,26 @@ static int h_slow(cg_http_req *req, cg_http_resp *resp, void *ctx)
 }
 
 static const cg_http_route routes[] = {
-    {.method = "GET", .pattern = "/live/{stream}/index.m3u8", .handler = h_playlist,
+    {.method = "GET",
+     .pattern = "/live/{stream}/index.m3u8",
+     .handler = h_playlist,
      .name = "live_playlist"},
     {.method = "GET", .pattern = "/clips/{id}.mp4", .handler = h_clip_mp4, .name = "clip_mp4"},
     {.method = "GET", .pattern = "/clips/{id}.m3u8", .handler = h_clip_m3u8, .name = "clip_m3u8"},
     {.method = "POST", .pattern = "/echo", .handler = h_echo, .name = "echo"},
     {.method = "PUT", .pattern = "/echo", .handler = h_put, .name = "echo_put"},
     {.method = "POST", .pattern = "/whip/{stream}", .handler = h_whip, .name = "whip"},
-    {.method = "OPTIONS", .pattern = "/whip/{stream}", .handler = h_whip_options,
+    {.method = "OPTIONS",
+     .pattern = "/whip/{stream}",
+     .handler = h_whip_options,
      .name = "whip_options"},
-    {.method = "GET", .pattern = "/api/v1/streams/{stream}", .handler = h_stream_any,
+    {.method = "GET",
+     .pattern = "/api/v1/streams/{stream}",
+     .handler = h_stream_any,
      .name = "stream"},
-    {.method = "GET", .pattern = "/api/v1/streams/active", .handler = h_stream_active,
+    {.method = "GET",
+     .pattern = "/api/v1/streams/active",
+     .handler = h_stream_active,
      .name = "streams_active"},
     {.method = "GET", .pattern = "/fail", .handler = h_fail, .name = "fail"},
     {.method = "GET", .pattern = "/busy/{stream}", .handler = h_busy, .name = "busy"},
@@ -325,8 +333,8 @@ static void test_parsers(void)
         {"bytes=-500", 10000, 0, 9500, 500},
         {"bytes=9500-", 10000, 0, 9500, 500},
         {"bytes=0-0,-1", 10000, CG_EUNSUPP, 0, 0},
-        {"bytes=0-99999", 10000, 0, 0, 10000}, /* last-pos clamps */
-        {"bytes=-20000", 10000, 0, 0, 10000},  /* suffix longer than the body */
+        {"bytes=0-99999", 10000, 0, 0, 10000},    /* last-pos clamps */
+        {"bytes=-20000", 10000, 0, 0, 10000},     /* suffix longer than the body */
         {"BYTES = 1-2", 10000, CG_EUNSUPP, 0, 0}, /* not the "bytes" unit */
         {"Bytes=1-2", 10000, 0, 1, 2},
         {"bytes= 1-2 ", 10000, 0, 1, 2},
@@ -375,7 +383,8 @@ static void test_builtin(void)
     CHECK_STR(header(&r, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     CHECK(r.body && strstr(r.body, "clipgate_build_info{version=\"" CG_VERSION "\"} 1\n"));
     CHECK(r.body && strstr(r.body, "# TYPE clipgate_http_requests_total counter\n"));
-    CHECK(r.body && strstr(r.body, "clipgate_http_requests_total{route=\"healthz\",code=\"200\"} 2\n"));
+    CHECK(r.body &&
+          strstr(r.body, "clipgate_http_requests_total{route=\"healthz\",code=\"200\"} 2\n"));
     CHECK(r.body && strstr(r.body, "\nclipgate_uptime_seconds "));
     res_free(&r);
 }
@@ -443,9 +452,9 @@ static void test_routing(void)
 static void test_odd_paths(void)
 {
     static const char *const bad[] = {
-        "/live/%2e%2e/index.m3u8", "/live/../index.m3u8", "/live/a%00b/index.m3u8",
-        "/live/a%2Fb/index.m3u8", "/live/a%zz/index.m3u8", "/live/x/index.m3u8?duration=%G1",
-        "/live/./index.m3u8", "live/x/index.m3u8",
+        "/live/%2e%2e/index.m3u8", "/live/../index.m3u8",   "/live/a%00b/index.m3u8",
+        "/live/a%2Fb/index.m3u8",  "/live/a%zz/index.m3u8", "/live/x/index.m3u8?duration=%G1",
+        "/live/./index.m3u8",      "live/x/index.m3u8",
     };
     res r;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -539,7 +548,8 @@ static void test_body_limit(void)
     CHECK_INT(g_echo_calls, before + 1); /* the handler never saw a big body */
 
     /* A wrong method with a body still gets its 405 (body read and dropped). */
-    request(&r, "DELETE /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\n",
+    request(&r,
+            "DELETE /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\n",
             "hello", 5);
     check_problem(&r, 405);
     res_free(&r);
@@ -574,7 +584,8 @@ static void test_cors_preflight(void)
     res_free(&r);
 
     /* Several values of one header (WHIP's ICE servers). */
-    request(&r, "POST /whip/cam1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
+    request(&r,
+            "POST /whip/cam1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
             "v=0", 3);
     CHECK_INT(r.status, 201);
     CHECK_STR(header_n(&r, "Link", 0), "<stun:stun.example.org:3478>; rel=\"ice-server\"");
@@ -762,9 +773,9 @@ int main(void)
     cg_http_server *srv = NULL;
     CHECK_INT(cg_http_server_new(&srv, &cfg), 0);
     cg_config_clear(&cfg); /* the server keeps nothing borrowed from cfg */
-    CHECK_INT(cg_http_server_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]),
-                                        &g_echo_calls),
-              0);
+    CHECK_INT(
+        cg_http_server_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), &g_echo_calls),
+        0);
     CHECK_INT(cg_http_server_start(srv), 0);
     g_port = cg_http_server_port(srv);
     CHECK(g_port != 0);
