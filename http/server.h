@@ -13,14 +13,19 @@
  *   - OPTIONS on a routed path: 204 CORS preflight, unless a route gives an
  *     OPTIONS handler for that pattern (WHIP's Accept-Post), in which case
  *     the handler runs and the preflight headers are added to its response;
- *   - body over max-body: 413, the handler is not called; URL over 8 KiB:
- *     414; malformed path or query encoding: 400.
+ *   - body over max-body on any routed path: 413 (checked before the
+ *     method), the handler is not called; URL over 8 KiB: 414; malformed
+ *     path or query encoding: 400. Bodies are read and dropped before such
+ *     an answer, except for a client waiting on "Expect: 100-continue".
  * Every response carries Access-Control-Allow-Origin: * and
- * Access-Control-Expose-Headers; every error is application/problem+json
- * (http/problem.h). Each request is counted in
- * clipgate_http_requests_total{route,code}. GET and HEAD responses with a
+ * Access-Control-Expose-Headers (the cors_expose_headers table in
+ * server.c; add headers there as routes gain them); every error is
+ * application/problem+json (http/problem.h). Each request is counted in
+ * clipgate_http_requests_total{route,code} (route "unmatched" for 404s,
+ * "invalid" for malformed URLs). GET and HEAD responses with a
  * body and status 200 honour a single "Range: bytes=" range (206 with
- * Content-Range, or 416) and advertise Accept-Ranges: bytes.
+ * Content-Range, or 416; If-Range is compared with the ETag or
+ * Last-Modified the handler set) and advertise Accept-Ranges: bytes.
  *
  * Threads: libmicrohttpd runs one thread per connection (plus its listening
  * thread), bounded by a connection limit derived from max-viewers and
