@@ -71,8 +71,8 @@ static void rebuild(void)
         reparse(buf, &w);
         if (again.cname_len != pkt.cname_len || memcmp(again.cname, pkt.cname, pkt.cname_len))
             abort();
-    } else if (pkt.type == CG_RTCP_RTPFB && pkt.count_or_fmt == CG_RTCP_FMT_NACK &&
-               pkt.n_nack && !pkt.nack_truncated) {
+    } else if (pkt.type == CG_RTCP_RTPFB && pkt.count_or_fmt == CG_RTCP_FMT_NACK && pkt.n_nack &&
+               !pkt.nack_truncated) {
         cg_rtcp_build_nack(&w, pkt.sender_ssrc, pkt.media_ssrc, pkt.nack, pkt.n_nack);
         reparse(buf, &w);
         uint16_t a[CG_RTCP_MAX_NACK], b[CG_RTCP_MAX_NACK];

@@ -226,8 +226,7 @@ static void bad_arg(cg_wr *w)
         w->err = CG_EINVAL;
 }
 
-void cg_rtcp_build_rr(cg_wr *w, uint32_t sender_ssrc, const cg_rtcp_report_block *blocks,
-                      size_t n)
+void cg_rtcp_build_rr(cg_wr *w, uint32_t sender_ssrc, const cg_rtcp_report_block *blocks, size_t n)
 {
     if (n > CG_RTCP_MAX_REPORTS || (n && !blocks)) {
         bad_arg(w);

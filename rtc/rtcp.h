@@ -28,10 +28,10 @@ enum {
 
 /* Feedback message types (FMT) used here. */
 enum {
-    CG_RTCP_FMT_NACK = 1,  /* RTPFB generic NACK */
-    CG_RTCP_FMT_PLI = 1,   /* PSFB picture loss indication */
-    CG_RTCP_FMT_FIR = 4,   /* PSFB full intra request */
-    CG_RTCP_FMT_AFB = 15,  /* PSFB application layer feedback (REMB) */
+    CG_RTCP_FMT_NACK = 1, /* RTPFB generic NACK */
+    CG_RTCP_FMT_PLI = 1,  /* PSFB picture loss indication */
+    CG_RTCP_FMT_FIR = 4,  /* PSFB full intra request */
+    CG_RTCP_FMT_AFB = 15, /* PSFB application layer feedback (REMB) */
 };
 
 #define CG_RTCP_MAX_REPORTS 31
@@ -46,9 +46,9 @@ typedef struct cg_rtcp_report_block {
 
 typedef struct cg_rtcp_pkt {
     uint8_t type;
-    uint8_t count_or_fmt;  /* RC / SC / FMT */
-    uint32_t sender_ssrc;  /* SR/RR/APP/XR/feedback sender; SDES/BYE: first SSRC */
-    uint32_t media_ssrc;   /* feedback only */
+    uint8_t count_or_fmt; /* RC / SC / FMT */
+    uint32_t sender_ssrc; /* SR/RR/APP/XR/feedback sender; SDES/BYE: first SSRC */
+    uint32_t media_ssrc;  /* feedback only */
     /* SR */
     uint64_t ntp;
     uint32_t rtp_ts, packet_count, octet_count;
@@ -95,8 +95,7 @@ int cg_rtcp_next(cg_rtcp_iter *it, cg_rtcp_pkt *pkt);
  * calling several in a row; check cg_wr_err(w) once at the end. Passing
  * more than CG_RTCP_MAX_REPORTS blocks, or a CNAME longer than 255 bytes,
  * writes nothing and sets the writer's sticky error to CG_EINVAL. */
-void cg_rtcp_build_rr(cg_wr *w, uint32_t sender_ssrc, const cg_rtcp_report_block *blocks,
-                      size_t n);
+void cg_rtcp_build_rr(cg_wr *w, uint32_t sender_ssrc, const cg_rtcp_report_block *blocks, size_t n);
 void cg_rtcp_build_sr(cg_wr *w, uint32_t ssrc, uint64_t ntp, uint32_t rtp_ts, uint32_t packets,
                       uint32_t octets, const cg_rtcp_report_block *blocks, size_t n);
 void cg_rtcp_build_sdes_cname(cg_wr *w, uint32_t ssrc, const char *cname);
@@ -119,6 +118,9 @@ void cg_rtcp_build_bye(cg_wr *w, uint32_t ssrc);
 uint64_t cg_ntp_from_wall_us(uint64_t wall_us);
 uint64_t cg_ntp_to_wall_us(uint64_t ntp);
 /* Middle 32 bits of an NTP timestamp: the LSR field of a report block. */
-static inline uint32_t cg_ntp_mid32(uint64_t ntp) { return (uint32_t)(ntp >> 16); }
+static inline uint32_t cg_ntp_mid32(uint64_t ntp)
+{
+    return (uint32_t)(ntp >> 16);
+}
 
 #endif

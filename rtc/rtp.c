@@ -118,8 +118,8 @@ int cg_rtp_build(uint8_t *out, size_t cap, size_t *len, uint8_t pt, int marker, 
 
 /* Copies the header of the parsed packet with pt/seq/ssrc replaced and the
  * padding bit cleared (the rebuilt packet never carries padding). */
-static void put_header(cg_wr *w, const uint8_t *src, const cg_rtp_hdr *h, uint8_t pt,
-                       uint16_t seq, uint32_t ssrc)
+static void put_header(cg_wr *w, const uint8_t *src, const cg_rtp_hdr *h, uint8_t pt, uint16_t seq,
+                       uint32_t ssrc)
 {
     cg_wr_u8(w, (uint8_t)(src[0] & ~0x20));
     cg_wr_u8(w, (uint8_t)((h->marker << 7) | pt));

@@ -21,8 +21,8 @@ typedef struct cg_rtp_hdr {
     size_t ext_len;
     const uint8_t *payload; /* borrowed; padding removed */
     size_t payload_len;
-    size_t header_len;    /* fixed header + CSRCs + extension */
-    size_t padding_len;   /* padding bytes at the end, including the count byte */
+    size_t header_len;  /* fixed header + CSRCs + extension */
+    size_t padding_len; /* padding bytes at the end, including the count byte */
 } cg_rtp_hdr;
 
 /* Parses an RTP packet; h borrows from p. Returns 0, CG_EINVAL (NULL

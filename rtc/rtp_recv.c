@@ -25,7 +25,7 @@ enum slot_state {
 
 typedef struct slot {
     uint64_t ext;
-    uint64_t t;         /* PRESENT: arrival; MISSING: when the gap was seen */
+    uint64_t t; /* PRESENT: arrival; MISSING: when the gap was seen */
     uint64_t last_nack;
     uint8_t *buf;
     size_t cap, len;
@@ -93,8 +93,8 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 int cg_rtp_recv_new(cg_rtp_recv **out, const cg_rtp_recv_cfg *cfg)
 {
-    if (!out || !cfg || cfg->clock_rate == 0 || cfg->max_packets == 0 ||
-        cfg->max_packets > 32768 || cfg->nack_max_retries > 255)
+    if (!out || !cfg || cfg->clock_rate == 0 || cfg->max_packets == 0 || cfg->max_packets > 32768 ||
+        cfg->nack_max_retries > 255)
         return CG_EINVAL;
     cg_rtp_recv *r = calloc(1, sizeof(*r));
     if (!r)
@@ -312,8 +312,8 @@ int cg_rtp_recv_pop(cg_rtp_recv *r, uint64_t now_us, uint8_t *out, size_t cap, s
             r->next++;
             return 0;
         }
-        int give_up = r->next < r->skip_to || !ours || s->state != SLOT_MISSING ||
-                      waited(r, s->t, now_us);
+        int give_up =
+            r->next < r->skip_to || !ours || s->state != SLOT_MISSING || waited(r, s->t, now_us);
         if (!give_up)
             return CG_EAGAIN;
         if (ours)

@@ -32,24 +32,25 @@
 typedef struct cg_rtp_recv cg_rtp_recv;
 
 typedef struct cg_rtp_recv_cfg {
-    uint32_t clock_rate;       /* 90000 video, 48000 Opus */
-    size_t max_packets;        /* reorder span bound, 1..32768 (e.g. 512) */
-    uint64_t max_delay_us;     /* how long a gap is held before giving up (e.g. 150 ms video, 60 ms audio) */
+    uint32_t clock_rate; /* 90000 video, 48000 Opus */
+    size_t max_packets;  /* reorder span bound, 1..32768 (e.g. 512) */
+    /* How long a gap is held before giving up (e.g. 150 ms video, 60 ms audio). */
+    uint64_t max_delay_us;
     int nack_enabled;          /* only when the peer offered nack */
     unsigned nack_max_retries; /* per missing seq, e.g. 3 (at most 255) */
 } cg_rtp_recv_cfg;
 
 typedef struct cg_rtp_recv_stats {
-    uint64_t packets;    /* accepted into the buffer (not duplicates, not late) */
-    uint64_t bytes;      /* whole RTP packets, headers included */
-    uint64_t duplicates; /* same seq already held or already released */
-    uint64_t late;       /* arrived after its seq was given up */
-    uint64_t lost;       /* seqs given up without being released */
-    uint64_t recovered;  /* filled a gap after a NACK for it, or via RTX */
-    uint64_t nacks_sent; /* seqs handed out by cg_rtp_recv_nacks, retries included */
-    uint64_t reordered;  /* filled a gap without NACK or RTX */
-    uint64_t resyncs;    /* sequence restarts (jumps > 3000, confirmed) */
-    uint32_t jitter;     /* RFC 3550 A.8, in clock units */
+    uint64_t packets;         /* accepted into the buffer (not duplicates, not late) */
+    uint64_t bytes;           /* whole RTP packets, headers included */
+    uint64_t duplicates;      /* same seq already held or already released */
+    uint64_t late;            /* arrived after its seq was given up */
+    uint64_t lost;            /* seqs given up without being released */
+    uint64_t recovered;       /* filled a gap after a NACK for it, or via RTX */
+    uint64_t nacks_sent;      /* seqs handed out by cg_rtp_recv_nacks, retries included */
+    uint64_t reordered;       /* filled a gap without NACK or RTX */
+    uint64_t resyncs;         /* sequence restarts (jumps > 3000, confirmed) */
+    uint32_t jitter;          /* RFC 3550 A.8, in clock units */
     uint32_t ext_highest_seq; /* cycles << 16 | highest seq, as in the RR */
 } cg_rtp_recv_stats;
 

@@ -215,8 +215,8 @@ static void test_pli_fir_bye_exact(void)
     cg_wr w;
     cg_wr_init(&w, out, sizeof(out));
     cg_rtcp_build_pli(&w, 0x0A0B0C0D, 0x11223344);
-    const uint8_t pli[12] = {0x81, 0xce, 0x00, 0x02, 0x0a, 0x0b, 0x0c, 0x0d,
-                             0x11, 0x22, 0x33, 0x44};
+    const uint8_t pli[12] = {0x81, 0xce, 0x00, 0x02, 0x0a, 0x0b,
+                             0x0c, 0x0d, 0x11, 0x22, 0x33, 0x44};
     CHECK_INT(cg_wr_len(&w), 12);
     CHECK_MEM(out, pli, 12);
     size_t n;
@@ -228,8 +228,8 @@ static void test_pli_fir_bye_exact(void)
 
     cg_wr_init(&w, out, sizeof(out));
     cg_rtcp_build_fir(&w, 0x0A0B0C0D, 0x11223344, 7);
-    const uint8_t fir[20] = {0x84, 0xce, 0x00, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0,
-                             0x11, 0x22, 0x33, 0x44, 0x07, 0, 0, 0};
+    const uint8_t fir[20] = {0x84, 0xce, 0x00, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0,
+                             0,    0,    0x11, 0x22, 0x33, 0x44, 0x07, 0,    0, 0};
     CHECK_INT(cg_wr_len(&w), 20);
     CHECK_MEM(out, fir, 20);
     cg_rtcp_iter it;
@@ -383,16 +383,29 @@ static void test_rfc3550_layouts(void)
     cg_wr_u8(&w, CG_RTCP_SDES);
     cg_wr_u16(&w, 6);
     cg_wr_u32(&w, 0xbbbbbbbb);
-    cg_wr_bytes(&w, "\x01\x03" "abc" "\x02\x02" "xy" "\x00\x00\x00", 12);
+    cg_wr_bytes(&w,
+                "\x01\x03"
+                "abc"
+                "\x02\x02"
+                "xy"
+                "\x00\x00\x00",
+                12);
     cg_wr_u32(&w, 0xcccccccc);
-    cg_wr_bytes(&w, "\x01\x01" "d" "\x00", 4);
+    cg_wr_bytes(&w,
+                "\x01\x01"
+                "d"
+                "\x00",
+                4);
     /* BYE: SC 2, reason "bye" (length byte + text + pad). */
     cg_wr_u8(&w, 0x82);
     cg_wr_u8(&w, CG_RTCP_BYE);
     cg_wr_u16(&w, 3);
     cg_wr_u32(&w, 0xdddddddd);
     cg_wr_u32(&w, 0xeeeeeeee);
-    cg_wr_bytes(&w, "\x03" "bye", 4);
+    cg_wr_bytes(&w,
+                "\x03"
+                "bye",
+                4);
     /* APP subtype 5, name "CLIP", 4 bytes of data. */
     cg_wr_u8(&w, 0x85);
     cg_wr_u8(&w, CG_RTCP_APP);
@@ -557,7 +570,7 @@ static void test_builders(void)
     cg_rtcp_report_block blocks[32];
     for (int i = 0; i < 32; i++) {
         blocks[i] = (cg_rtcp_report_block){(uint32_t)i, (uint8_t)i, i - 16, (uint32_t)i * 1000,
-                                           (uint32_t)i, 0, 0};
+                                           (uint32_t)i, 0,          0};
     }
     cg_wr_init(&w, buf, sizeof(buf));
     cg_rtcp_build_rr(&w, 5, blocks, 32);
@@ -611,8 +624,8 @@ static void test_builders(void)
     cg_rtcp_build_fir(&w, 7, 8, 3);
     cg_rtcp_build_bye(&w, 7);
     CHECK_INT(cg_wr_err(&w), 0);
-    const uint8_t types[] = {CG_RTCP_RR, CG_RTCP_SDES, CG_RTCP_RTPFB, CG_RTCP_PSFB, CG_RTCP_PSFB,
-                             CG_RTCP_BYE};
+    const uint8_t types[] = {CG_RTCP_RR,   CG_RTCP_SDES, CG_RTCP_RTPFB,
+                             CG_RTCP_PSFB, CG_RTCP_PSFB, CG_RTCP_BYE};
     cg_rtcp_iter_init(&it, buf, cg_wr_len(&w));
     size_t total = 0;
     for (size_t i = 0; i < sizeof(types); i++) {

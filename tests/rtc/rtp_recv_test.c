@@ -375,9 +375,9 @@ static void test_jitter(void)
         return;
     int gap;
     for (int i = 0; i < 50; i++) {
-        CHECK_INT(push(r, (uint16_t)i, 12345u + 900u * (uint32_t)i, 5000 * MS + (uint64_t)i * 10 * MS,
-                       0),
-                  0);
+        CHECK_INT(
+            push(r, (uint16_t)i, 12345u + 900u * (uint32_t)i, 5000 * MS + (uint64_t)i * 10 * MS, 0),
+            0);
         pop(r, 0, &gap);
     }
     CHECK_INT(stats(r).jitter, 0);

@@ -23,8 +23,8 @@ static void test_build_parse_round_trip(void)
                            sizeof(payload)),
               0);
     CHECK_INT(len, 17);
-    const uint8_t hdr[12] = {0x80, 0xe0, 0xab, 0xcd, 0x01, 0x02, 0x03, 0x04,
-                             0xca, 0xfe, 0xba, 0xbe};
+    const uint8_t hdr[12] = {0x80, 0xe0, 0xab, 0xcd, 0x01, 0x02,
+                             0x03, 0x04, 0xca, 0xfe, 0xba, 0xbe};
     CHECK_MEM(out, hdr, 12);
     cg_rtp_hdr h;
     CHECK_INT(cg_rtp_parse(&h, out, len), 0);
@@ -162,8 +162,8 @@ static void test_rfc8285_examples(void)
 
     /* One-byte: ID=1 L=0 (1 byte), ID=2 L=1 (2 bytes), two pad bytes,
      * ID=3 L=3 (4 bytes): length = 3 words. */
-    const uint8_t one[12] = {0x10, 0x41, 0x21, 0x42, 0x43, 0x00, 0x00, 0x33,
-                             0x44, 0x45, 0x46, 0x47};
+    const uint8_t one[12] = {0x10, 0x41, 0x21, 0x42, 0x43, 0x00,
+                             0x00, 0x33, 0x44, 0x45, 0x46, 0x47};
     size_t n = with_ext(pkt, 0xBEDE, one, sizeof(one), pl, 1);
     CHECK_INT(cg_rtp_parse(&h, pkt, n), 0);
     CHECK_INT(h.header_len, 28);
@@ -180,8 +180,8 @@ static void test_rfc8285_examples(void)
     CHECK_INT(v[3], 0x47);
 
     /* Two-byte: ID=1 L=0, ID=2 L=1, one pad byte, ID=3 L=4. */
-    const uint8_t two[12] = {0x01, 0x00, 0x02, 0x01, 0x42, 0x00, 0x03, 0x04,
-                             0x44, 0x45, 0x46, 0x47};
+    const uint8_t two[12] = {0x01, 0x00, 0x02, 0x01, 0x42, 0x00,
+                             0x03, 0x04, 0x44, 0x45, 0x46, 0x47};
     n = with_ext(pkt, 0x1000, two, sizeof(two), pl, 1);
     CHECK_INT(cg_rtp_parse(&h, pkt, n), 0);
     CHECK_INT(cg_rtp_ext_find(&h, 1, &v, &vl), 0);
