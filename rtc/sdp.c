@@ -71,8 +71,8 @@ static cg_rd rd_word(cg_rd *r)
 static void rd_trim(cg_rd *t)
 {
     rd_skip_spaces(t);
-    while (cg_rd_left(t) && (cg_rd_cur(t)[cg_rd_left(t) - 1] == ' ' ||
-                             cg_rd_cur(t)[cg_rd_left(t) - 1] == '\t'))
+    while (cg_rd_left(t) &&
+           (cg_rd_cur(t)[cg_rd_left(t) - 1] == ' ' || cg_rd_cur(t)[cg_rd_left(t) - 1] == '\t'))
         t->len--;
 }
 
@@ -212,8 +212,7 @@ static const char *cand_parse(cg_rd *r, cg_sdp_candidate *out)
     return NULL;
 }
 
-int cg_sdp_candidate_parse(const char *value, size_t len, cg_sdp_candidate *out,
-                           const char **err)
+int cg_sdp_candidate_parse(const char *value, size_t len, cg_sdp_candidate *out, const char **err)
 {
     cg_rd r;
     if (err)
@@ -237,11 +236,11 @@ typedef struct pctx {
     unsigned line;
     char *why;
     size_t why_cap;
-    cg_sdp_media *m;                  /* current m= section; NULL: session */
-    bool dir_set[CG_SDP_MAX_MEDIA];   /* media-level direction seen */
+    cg_sdp_media *m;                /* current m= section; NULL: session */
+    bool dir_set[CG_SDP_MAX_MEDIA]; /* media-level direction seen */
     bool sess_dir_set;
     enum cg_sdp_dir sess_dir;
-    unsigned n_lines;                 /* non-blank lines so far */
+    unsigned n_lines; /* non-blank lines so far */
     bool saw_o, saw_s;
 } pctx;
 
@@ -282,10 +281,10 @@ static const char *keep(pctx *c, const cg_rd *t)
     return p;
 }
 
-#define KEEP(dst, c, t)                                                       \
-    do {                                                                      \
-        if (!((dst) = keep((c), (t))))                                        \
-            return CG_ENOMEM;                                                 \
+#define KEEP(dst, c, t)                                                                            \
+    do {                                                                                           \
+        if (!((dst) = keep((c), (t))))                                                             \
+            return CG_ENOMEM;                                                                      \
     } while (0)
 
 static cg_sdp_transport *cur_tp(pctx *c)
@@ -439,10 +438,22 @@ static int set_dir(pctx *c, enum cg_sdp_dir d)
     return 0;
 }
 
-static int a_sendrecv(pctx *c, cg_rd *v) { return set_dir(c, CG_SDP_SENDRECV); }
-static int a_sendonly(pctx *c, cg_rd *v) { return set_dir(c, CG_SDP_SENDONLY); }
-static int a_recvonly(pctx *c, cg_rd *v) { return set_dir(c, CG_SDP_RECVONLY); }
-static int a_inactive(pctx *c, cg_rd *v) { return set_dir(c, CG_SDP_INACTIVE); }
+static int a_sendrecv(pctx *c, cg_rd *v)
+{
+    return set_dir(c, CG_SDP_SENDRECV);
+}
+static int a_sendonly(pctx *c, cg_rd *v)
+{
+    return set_dir(c, CG_SDP_SENDONLY);
+}
+static int a_recvonly(pctx *c, cg_rd *v)
+{
+    return set_dir(c, CG_SDP_RECVONLY);
+}
+static int a_inactive(pctx *c, cg_rd *v)
+{
+    return set_dir(c, CG_SDP_INACTIVE);
+}
 
 static int a_bundle_only(pctx *c, cg_rd *v)
 {
@@ -739,7 +750,7 @@ static int line_m(pctx *c, cg_rd *v)
     c->m = m;
     m->line = c->line;
     m->port = (uint16_t)port;
-    m->kind = tok_is(&media, "video") ? CG_SDP_VIDEO
+    m->kind = tok_is(&media, "video")   ? CG_SDP_VIDEO
               : tok_is(&media, "audio") ? CG_SDP_AUDIO
                                         : CG_SDP_OTHER;
     KEEP(m->media, c, &media);
@@ -879,8 +890,10 @@ static int parse_all(pctx *c, const char *text, size_t len)
     }
     if (!c->saw_o || !c->saw_s) {
         if (c->why && c->why_cap)
-            snprintf(c->why, c->why_cap, "the SDP has no %s line; every description needs "
-                     "v=, o=, s= and t= lines", c->saw_o ? "s=" : "o=");
+            snprintf(c->why, c->why_cap,
+                     "the SDP has no %s line; every description needs "
+                     "v=, o=, s= and t= lines",
+                     c->saw_o ? "s=" : "o=");
         return CG_EPROTO;
     }
     resolve(c);
@@ -985,8 +998,7 @@ int cg_sdp_fmtp_param(const char *fmtp, const char *key, const char **val, size_
 
 /* ---- negotiation ------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t cap, const char *fmt,
-                                                        ...)
+__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -1211,8 +1223,9 @@ static int check_layout(const cg_sdp *offer, char *why, size_t cap)
 {
     size_t video = 0, audio = 0;
     if (offer->n_media == 0)
-        return refuse(why, cap, "the offer has no m= section, so nothing to publish; offer "
-                      ACCEPTED_CODECS ", sendonly");
+        return refuse(why, cap,
+                      "the offer has no m= section, so nothing to publish; offer " ACCEPTED_CODECS
+                      ", sendonly");
     for (size_t i = 0; i < offer->n_media; i++) {
         const cg_sdp_media *m = offer->media[i];
         if (!m_sends(m))
@@ -1221,8 +1234,10 @@ static int check_layout(const cg_sdp *offer, char *why, size_t cap)
         audio += m->kind == CG_SDP_AUDIO;
     }
     if (video > 1 || audio > 1)
-        return refuse(why, cap, "the offer sends %zu video and %zu audio m= sections; publish "
-                      "at most one video track (H.264) and one audio track (Opus)", video, audio);
+        return refuse(why, cap,
+                      "the offer sends %zu video and %zu audio m= sections; publish "
+                      "at most one video track (H.264) and one audio track (Opus)",
+                      video, audio);
     return 0;
 }
 
@@ -1232,21 +1247,28 @@ static int check_transport(const cg_sdp *offer, cg_sdp_choice *ch, char *why, si
     const cg_sdp_transport *tp = &m->tp;
     const char *mid = m->mid ? m->mid : "(none)";
     if (!tp->ice_ufrag || !tp->ice_pwd)
-        return refuse(why, cap, "no ICE credentials: the m= section on line %u (mid %s) has no "
-                      "a=ice-ufrag and a=ice-pwd at media or session level", m->line, mid);
+        return refuse(why, cap,
+                      "no ICE credentials: the m= section on line %u (mid %s) has no "
+                      "a=ice-ufrag and a=ice-pwd at media or session level",
+                      m->line, mid);
     if (tp->n_fp == 0)
-        return refuse(why, cap, "no DTLS fingerprint: the offer has no a=fingerprint; WebRTC "
+        return refuse(why, cap,
+                      "no DTLS fingerprint: the offer has no a=fingerprint; WebRTC "
                       "media must use DTLS-SRTP, offer a=fingerprint:sha-256");
     const char *fp = NULL;
     for (size_t i = 0; i < tp->n_fp && !fp; i++)
-        if (strcasecmp(tp->fp[i].alg, "sha-256") == 0 && fp_bytes(tp->fp[i].hex, ch->remote_fp_sha256))
+        if (strcasecmp(tp->fp[i].alg, "sha-256") == 0 &&
+            fp_bytes(tp->fp[i].hex, ch->remote_fp_sha256))
             fp = tp->fp[i].hex;
     if (!fp)
-        return refuse(why, cap, "no sha-256 fingerprint: the offer has a=fingerprint:%s only; "
+        return refuse(why, cap,
+                      "no sha-256 fingerprint: the offer has a=fingerprint:%s only; "
                       "clipgate checks DTLS certificates against a=fingerprint:sha-256 with 32 "
-                      "bytes", tp->fp[0].alg);
+                      "bytes",
+                      tp->fp[0].alg);
     if (tp->setup == CG_SDP_SETUP_HOLDCONN)
-        return refuse(why, cap, "a=setup:holdconn asks for no DTLS connection; offer "
+        return refuse(why, cap,
+                      "a=setup:holdconn asks for no DTLS connection; offer "
                       "a=setup:actpass, active or passive");
     copy_str(ch->remote_ufrag, sizeof(ch->remote_ufrag), tp->ice_ufrag);
     copy_str(ch->remote_pwd, sizeof(ch->remote_pwd), tp->ice_pwd);
@@ -1299,7 +1321,8 @@ int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *ch, char *why, 
     if (rc)
         return rc;
     if (!accepted && !any_sender)
-        return refuse(why, cap, "nothing to publish: no audio or video m= section is sendonly "
+        return refuse(why, cap,
+                      "nothing to publish: no audio or video m= section is sendonly "
                       "or sendrecv; WHIP needs " ACCEPTED_CODECS " sent to the server");
     if (!accepted)
         return refuse(why, cap, "no acceptable codec: offer " ACCEPTED_CODECS);
@@ -1308,7 +1331,8 @@ int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *ch, char *why, 
         if (ch->media[i].accepted && !in_bundle(offer, offer->media[i]->mid))
             ch->bundle = false;
     if (accepted > 1 && !ch->bundle)
-        return refuse(why, cap, "the offer does not put its audio and video in one "
+        return refuse(why, cap,
+                      "the offer does not put its audio and video in one "
                       "a=group:BUNDLE; clipgate carries all media on one transport "
                       "(RFC 9725 requires max-bundle)");
     ch->bundle_tag = bundle_tag(offer, ch);
@@ -1353,8 +1377,8 @@ int cg_sdp_write_host_candidates(cg_dbuf *out, const char *const *addrs, size_t 
 static bool local_ok(const cg_sdp_local *l)
 {
     if (!str_ice_chars(l->ice_ufrag, 4, CG_SDP_CRED_MAX) ||
-        !str_ice_chars(l->ice_pwd, 22, CG_SDP_CRED_MAX) || !l->fp_alg || !l->fp_hex ||
-        !l->addrs || l->n_addrs == 0 || l->port == 0 || (unsigned)l->dir > CG_SDP_INACTIVE)
+        !str_ice_chars(l->ice_pwd, 22, CG_SDP_CRED_MAX) || !l->fp_alg || !l->fp_hex || !l->addrs ||
+        l->n_addrs == 0 || l->port == 0 || (unsigned)l->dir > CG_SDP_INACTIVE)
         return false;
     cg_rd t;
     cg_rd_init(&t, l->fp_alg, strlen(l->fp_alg));
@@ -1441,9 +1465,9 @@ int cg_sdp_build_answer(const cg_sdp *offer, const cg_sdp_choice *ch, const cg_s
         const cg_sdp_track *t = &ch->media[i];
         /* The choice is copied around; make sure it still fits the offer
          * and its strings before they go into the text. */
-        if (t->accepted && (t->pt < 0 || t->pt > 127 || t->rtx_pt > 127 || !t->codec[0] ||
-                            strpbrk(t->codec, " \r\n") || strpbrk(t->fmtp, "\r\n") ||
-                            strpbrk(t->mid, " \r\n")))
+        if (t->accepted &&
+            (t->pt < 0 || t->pt > 127 || t->rtx_pt > 127 || !t->codec[0] ||
+             strpbrk(t->codec, " \r\n") || strpbrk(t->fmtp, "\r\n") || strpbrk(t->mid, " \r\n")))
             return CG_EINVAL;
     }
     int fam = addr_family(l->addrs[0]);

@@ -28,21 +28,21 @@
 #include "core/buf.h"
 
 /* Bounds. Input beyond them is refused with CG_EPROTO and a sentence. */
-#define CG_SDP_MAX_TEXT (64 * 1024) /* bytes of SDP text */
-#define CG_SDP_MAX_LINE 4096        /* bytes per line, CR/LF excluded */
-#define CG_SDP_MAX_MEDIA 16         /* m= sections */
-#define CG_SDP_MAX_PT 64            /* payload types per m= line */
-#define CG_SDP_MAX_CAND 32          /* a=candidate lines per m= section */
-#define CG_SDP_MAX_EXTMAP 32        /* a=extmap lines per m= section */
-#define CG_SDP_MAX_SSRC 32          /* distinct a=ssrc values per m= section */
-#define CG_SDP_MAX_FID 16           /* a=ssrc-group:FID lines per m= section */
-#define CG_SDP_MAX_FP 4             /* a=fingerprint lines per level */
+#define CG_SDP_MAX_TEXT (64 * 1024)        /* bytes of SDP text */
+#define CG_SDP_MAX_LINE 4096               /* bytes per line, CR/LF excluded */
+#define CG_SDP_MAX_MEDIA 16                /* m= sections */
+#define CG_SDP_MAX_PT 64                   /* payload types per m= line */
+#define CG_SDP_MAX_CAND 32                 /* a=candidate lines per m= section */
+#define CG_SDP_MAX_EXTMAP 32               /* a=extmap lines per m= section */
+#define CG_SDP_MAX_SSRC 32                 /* distinct a=ssrc values per m= section */
+#define CG_SDP_MAX_FID 16                  /* a=ssrc-group:FID lines per m= section */
+#define CG_SDP_MAX_FP 4                    /* a=fingerprint lines per level */
 #define CG_SDP_MAX_BUNDLE CG_SDP_MAX_MEDIA /* mids in a=group:BUNDLE */
-#define CG_SDP_FMTP_MAX 1024        /* chars of one a=fmtp parameter string */
-#define CG_SDP_MID_MAX 32           /* chars of an a=mid value */
-#define CG_SDP_CRED_MAX 256         /* chars of ice-ufrag / ice-pwd (RFC 8839) */
-#define CG_SDP_FP_HEX_MAX 191       /* chars of "XX:..:XX" for a 64-byte hash */
-#define CG_SDP_ADDR_MAX 63          /* chars of a candidate address (IPv6, mDNS) */
+#define CG_SDP_FMTP_MAX 1024               /* chars of one a=fmtp parameter string */
+#define CG_SDP_MID_MAX 32                  /* chars of an a=mid value */
+#define CG_SDP_CRED_MAX 256                /* chars of ice-ufrag / ice-pwd (RFC 8839) */
+#define CG_SDP_FP_HEX_MAX 191              /* chars of "XX:..:XX" for a 64-byte hash */
+#define CG_SDP_ADDR_MAX 63                 /* chars of a candidate address (IPv6, mDNS) */
 
 enum cg_sdp_kind { CG_SDP_OTHER = 0, CG_SDP_AUDIO, CG_SDP_VIDEO };
 enum cg_sdp_dir { CG_SDP_SENDRECV = 0, CG_SDP_SENDONLY, CG_SDP_RECVONLY, CG_SDP_INACTIVE };
@@ -76,9 +76,9 @@ typedef struct cg_sdp_codec {
 } cg_sdp_codec;
 
 typedef struct cg_sdp_extmap {
-    unsigned id;          /* 1..255 (RFC 8285) */
-    bool has_dir;         /* "a=extmap:<id>/<direction>" */
-    enum cg_sdp_dir dir;  /* meaningful when has_dir */
+    unsigned id;         /* 1..255 (RFC 8285) */
+    bool has_dir;        /* "a=extmap:<id>/<direction>" */
+    enum cg_sdp_dir dir; /* meaningful when has_dir */
     const char *uri;
 } cg_sdp_extmap;
 
@@ -102,14 +102,14 @@ typedef struct cg_sdp_fingerprint {
 /* One ICE candidate (RFC 8839 section 5.1). A value type: strings are
  * inline, so it is used as-is by the trickle fragment parser too. */
 typedef struct cg_sdp_candidate {
-    char foundation[33];            /* 1..32 ice-chars */
-    unsigned component;             /* 1 = RTP (the only one with rtcp-mux) */
-    char transport[16];             /* "udp", "UDP", "tcp", ... as written */
+    char foundation[33]; /* 1..32 ice-chars */
+    unsigned component;  /* 1 = RTP (the only one with rtcp-mux) */
+    char transport[16];  /* "udp", "UDP", "tcp", ... as written */
     uint32_t priority;
     char address[CG_SDP_ADDR_MAX + 1]; /* IPv4, IPv6 or an mDNS/FQDN name */
     uint16_t port;
-    char type[16];                  /* "host", "srflx", "prflx", "relay" */
-    char tcptype[16];               /* "active", "passive", "so"; "" for UDP */
+    char type[16];    /* "host", "srflx", "prflx", "relay" */
+    char tcptype[16]; /* "active", "passive", "so"; "" for UDP */
 } cg_sdp_candidate;
 
 /* ICE and DTLS parameters of one level. NULL strings: attribute absent. */
@@ -129,25 +129,25 @@ typedef struct cg_sdp_session {
     const char *conn_addr;           /* c= address; NULL when absent */
     bool ice_lite;
     bool end_of_candidates;
-    cg_sdp_transport tp;             /* as written at session level */
+    cg_sdp_transport tp; /* as written at session level */
     size_t n_bundle;
     const char *bundle[CG_SDP_MAX_BUNDLE]; /* a=group:BUNDLE mids, in order */
 } cg_sdp_session;
 
 /* One m= section. Borrowed from its cg_sdp. */
 typedef struct cg_sdp_media {
-    unsigned line;          /* line number of the m= line (for messages) */
+    unsigned line; /* line number of the m= line (for messages) */
     enum cg_sdp_kind kind;
-    const char *media;      /* media token as written: "video", "application" */
-    uint16_t port;          /* 0: rejected, or bundle-only */
-    const char *proto;      /* "UDP/TLS/RTP/SAVPF", ... */
-    const char *fmt0;       /* first format token as written */
-    bool rtp;               /* proto is RTP: codecs[] holds the formats */
+    const char *media; /* media token as written: "video", "application" */
+    uint16_t port;     /* 0: rejected, or bundle-only */
+    const char *proto; /* "UDP/TLS/RTP/SAVPF", ... */
+    const char *fmt0;  /* first format token as written */
+    bool rtp;          /* proto is RTP: codecs[] holds the formats */
     size_t n_codecs;
     cg_sdp_codec codecs[CG_SDP_MAX_PT];
-    const char *mid;        /* NULL when absent */
-    const char *msid;       /* a=msid value; NULL when absent */
-    enum cg_sdp_dir dir;    /* media level, else session level, else sendrecv */
+    const char *mid;     /* NULL when absent */
+    const char *msid;    /* a=msid value; NULL when absent */
+    enum cg_sdp_dir dir; /* media level, else session level, else sendrecv */
     bool bundle_only;
     bool rtcp_mux;
     bool rtcp_mux_only;
@@ -198,50 +198,48 @@ int cg_sdp_fmtp_param(const char *fmtp, const char *key, const char **val, size_
  * Extensions other than tcptype are skipped. On CG_EPROTO *err (may be
  * NULL) points to a static phrase naming the bad field.
  * Returns 0, CG_EINVAL or CG_EPROTO. */
-int cg_sdp_candidate_parse(const char *value, size_t len, cg_sdp_candidate *out,
-                           const char **err);
+int cg_sdp_candidate_parse(const char *value, size_t len, cg_sdp_candidate *out, const char **err);
 
 /* Appends "a=candidate:" lines for our host candidates (UDP, component 1,
  * type host, priority per RFC 8445 section 5.1.2.1 with local preference
  * falling with the list index) and "a=end-of-candidates", CRLF-terminated.
  * addrs: n IPv4 or IPv6 literals (borrowed). Returns 0, CG_EINVAL (no
  * address, a non-literal address or port 0) or the dbuf's error. */
-int cg_sdp_write_host_candidates(cg_dbuf *out, const char *const *addrs, size_t n,
-                                 uint16_t port);
+int cg_sdp_write_host_candidates(cg_dbuf *out, const char *const *addrs, size_t n, uint16_t port);
 
 /* Header extension ids one m= section offered; 0 = not offered. Kept per
  * m= line because ids collide across a BUNDLE (aiortc numbers each m= line
  * from 1). */
 typedef struct cg_sdp_extids {
-    uint8_t mid;              /* urn:ietf:params:rtp-hdrext:sdes:mid */
-    uint8_t rid;              /* ...:sdes:rtp-stream-id */
-    uint8_t repaired_rid;     /* ...:sdes:repaired-rtp-stream-id */
-    uint8_t abs_send_time;    /* http://www.webrtc.org/.../abs-send-time */
-    uint8_t twcc;             /* draft-holmer-rmcat-transport-wide-cc-extensions-01 */
-    uint8_t audio_level;      /* urn:ietf:params:rtp-hdrext:ssrc-audio-level */
-    uint8_t toffset;          /* urn:ietf:params:rtp-hdrext:toffset */
+    uint8_t mid;               /* urn:ietf:params:rtp-hdrext:sdes:mid */
+    uint8_t rid;               /* ...:sdes:rtp-stream-id */
+    uint8_t repaired_rid;      /* ...:sdes:repaired-rtp-stream-id */
+    uint8_t abs_send_time;     /* http://www.webrtc.org/.../abs-send-time */
+    uint8_t twcc;              /* draft-holmer-rmcat-transport-wide-cc-extensions-01 */
+    uint8_t audio_level;       /* urn:ietf:params:rtp-hdrext:ssrc-audio-level */
+    uint8_t toffset;           /* urn:ietf:params:rtp-hdrext:toffset */
     uint8_t video_orientation; /* urn:3gpp:video-orientation */
-    uint8_t playout_delay;    /* http://www.webrtc.org/.../playout-delay */
+    uint8_t playout_delay;     /* http://www.webrtc.org/.../playout-delay */
 } cg_sdp_extids;
 
 /* What was decided for one m= section. Strings are copies. */
 typedef struct cg_sdp_track {
-    bool accepted;          /* false: answered with port 0 */
+    bool accepted; /* false: answered with port 0 */
     enum cg_sdp_kind kind;
     char mid[CG_SDP_MID_MAX + 1]; /* "" when the offer had none */
-    int pt;                 /* chosen payload type; -1 when rejected */
-    int rtx_pt;             /* its RTX payload type (apt=pt); -1 when none */
-    char codec[16];         /* encoding name as offered: "H264", "opus", "OPUS" */
+    int pt;                       /* chosen payload type; -1 when rejected */
+    int rtx_pt;                   /* its RTX payload type (apt=pt); -1 when none */
+    char codec[16];               /* encoding name as offered: "H264", "opus", "OPUS" */
     uint32_t clock_rate;
-    unsigned channels;      /* 2 for Opus; 0 for video */
+    unsigned channels;              /* 2 for Opus; 0 for video */
     char fmtp[CG_SDP_FMTP_MAX + 1]; /* offered fmtp of pt ("" when none) */
-    unsigned fb;            /* CG_SDP_FB_* offered for pt */
-    int h264_packetization_mode; /* 0 or 1 */
+    unsigned fb;                    /* CG_SDP_FB_* offered for pt */
+    int h264_packetization_mode;    /* 0 or 1 */
     uint32_t h264_profile_level_id; /* 0x42e01f...; 0x42000a when absent */
-    unsigned opus_minptime; /* ms; 0 when not given */
+    unsigned opus_minptime;         /* ms; 0 when not given */
     bool opus_useinbandfec;
-    uint32_t ssrc;          /* offered media SSRC; 0 when not signalled */
-    uint32_t rtx_ssrc;      /* its FID partner; 0 when none */
+    uint32_t ssrc;     /* offered media SSRC; 0 when not signalled */
+    uint32_t rtx_ssrc; /* its FID partner; 0 when none */
     cg_sdp_extids ext;
     /* Ours, for answers in which we send (WHEP): a=ssrc, a=ssrc-group:FID
      * and a=msid are written when send_ssrc is not 0. WHIP leaves them 0. */
@@ -250,14 +248,14 @@ typedef struct cg_sdp_track {
 } cg_sdp_track;
 
 typedef struct cg_sdp_choice {
-    size_t n_media;             /* == the offer's m= count */
+    size_t n_media; /* == the offer's m= count */
     cg_sdp_track media[CG_SDP_MAX_MEDIA];
-    int video;                  /* index of the accepted video track; -1 none */
-    int audio;                  /* index of the accepted audio track; -1 none */
-    int bundle_tag;             /* index whose transport carries all media */
-    bool bundle;                /* the offer BUNDLEs the accepted m= lines */
+    int video;                     /* index of the accepted video track; -1 none */
+    int audio;                     /* index of the accepted audio track; -1 none */
+    int bundle_tag;                /* index whose transport carries all media */
+    bool bundle;                   /* the offer BUNDLEs the accepted m= lines */
     enum cg_sdp_setup local_setup; /* CG_SDP_SETUP_PASSIVE or _ACTIVE */
-    bool dtls_client;           /* local_setup == ACTIVE (offer was passive) */
+    bool dtls_client;              /* local_setup == ACTIVE (offer was passive) */
     char remote_ufrag[CG_SDP_CRED_MAX + 1];
     char remote_pwd[CG_SDP_CRED_MAX + 1];
     char remote_fp[CG_SDP_FP_HEX_MAX + 1]; /* the sha-256 fingerprint text */
@@ -276,25 +274,24 @@ typedef struct cg_sdp_choice {
  * nothing sent (recvonly/inactive only); no ICE credentials; no fingerprint;
  * no valid sha-256 fingerprint; several tracks without BUNDLE;
  * a=setup:holdconn. choice is fully written in every case. */
-int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *choice, char *why,
-                             size_t why_cap);
+int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *choice, char *why, size_t why_cap);
 
 /* Our side of an answer. All pointers are borrowed for the call. */
 typedef struct cg_sdp_local {
-    const char *ice_ufrag;       /* ice-chars, 4..256 */
-    const char *ice_pwd;         /* ice-chars, 22..256 */
-    const char *fp_alg;          /* "sha-256" */
-    const char *fp_hex;          /* uppercase colon hex (cg_cert_fingerprint) */
-    enum cg_sdp_setup setup;     /* ACTIVE or PASSIVE; NONE: the choice's */
-    const char *const *addrs;    /* host candidate addresses, IPv4/IPv6 literals */
-    size_t n_addrs;              /* >= 1; the first one also goes into c= */
-    uint16_t port;               /* our one UDP port; every bundled m= uses it */
-    uint64_t sess_id;            /* o= sess-id */
-    uint64_t sess_version;       /* o= sess-version */
+    const char *ice_ufrag;    /* ice-chars, 4..256 */
+    const char *ice_pwd;      /* ice-chars, 22..256 */
+    const char *fp_alg;       /* "sha-256" */
+    const char *fp_hex;       /* uppercase colon hex (cg_cert_fingerprint) */
+    enum cg_sdp_setup setup;  /* ACTIVE or PASSIVE; NONE: the choice's */
+    const char *const *addrs; /* host candidate addresses, IPv4/IPv6 literals */
+    size_t n_addrs;           /* >= 1; the first one also goes into c= */
+    uint16_t port;            /* our one UDP port; every bundled m= uses it */
+    uint64_t sess_id;         /* o= sess-id */
+    uint64_t sess_version;    /* o= sess-version */
     /* Direction of every accepted m= line: CG_SDP_RECVONLY for WHIP,
      * CG_SDP_SENDONLY for WHEP (then tracks carry send_ssrc). */
     enum cg_sdp_dir dir;
-    const char *cname;           /* a=ssrc cname when sending; NULL: "clipgate" */
+    const char *cname; /* a=ssrc cname when sending; NULL: "clipgate" */
 } cg_sdp_local;
 
 /* Writes the answer to offer (the one choice was negotiated from) into out:
@@ -306,7 +303,7 @@ typedef struct cg_sdp_local {
  * a=mid and a=inactive. Lines end in CRLF. Appends to out.
  * Returns 0, CG_EINVAL (NULL argument, choice not from this offer, or bad
  * local values) or the dbuf's error (CG_ENOSPC, CG_ENOMEM). */
-int cg_sdp_build_answer(const cg_sdp *offer, const cg_sdp_choice *choice,
-                        const cg_sdp_local *local, cg_dbuf *out);
+int cg_sdp_build_answer(const cg_sdp *offer, const cg_sdp_choice *choice, const cg_sdp_local *local,
+                        cg_dbuf *out);
 
 #endif

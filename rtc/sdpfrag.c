@@ -50,8 +50,8 @@ static void rd_trim(cg_rd *t)
 {
     while (cg_rd_left(t) && (cg_rd_cur(t)[0] == ' ' || cg_rd_cur(t)[0] == '\t'))
         cg_rd_skip(t, 1);
-    while (cg_rd_left(t) && (cg_rd_cur(t)[cg_rd_left(t) - 1] == ' ' ||
-                             cg_rd_cur(t)[cg_rd_left(t) - 1] == '\t'))
+    while (cg_rd_left(t) &&
+           (cg_rd_cur(t)[cg_rd_left(t) - 1] == ' ' || cg_rd_cur(t)[cg_rd_left(t) - 1] == '\t'))
         t->len--;
 }
 
@@ -68,8 +68,8 @@ static bool tok_cred(cg_rd t)
     if (cg_rd_left(&t) == 0 || cg_rd_left(&t) > CG_SDP_CRED_MAX)
         return false;
     while (cg_rd_u8(&t, &ch) == 0)
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/'))
             return false;
     return true;
 }
@@ -193,8 +193,10 @@ int cg_sdpfrag_parse(const char *text, size_t len, cg_sdpfrag *out, char *why, s
     }
     if (!out->ice_ufrag[0] != !out->ice_pwd[0]) {
         if (why && why_cap)
-            snprintf(why, why_cap, "the fragment has a=%s without a=%s; an ICE restart sends "
-                     "both", out->ice_ufrag[0] ? "ice-ufrag" : "ice-pwd",
+            snprintf(why, why_cap,
+                     "the fragment has a=%s without a=%s; an ICE restart sends "
+                     "both",
+                     out->ice_ufrag[0] ? "ice-ufrag" : "ice-pwd",
                      out->ice_ufrag[0] ? "ice-pwd" : "ice-ufrag");
         return CG_EPROTO;
     }
@@ -210,8 +212,8 @@ bool cg_sdpfrag_is_restart(const cg_sdpfrag *f, const char *cur_ufrag, const cha
 }
 
 int cg_sdpfrag_build_restart_answer(const cg_sdp_choice *ch, const char *ice_ufrag,
-                                    const char *ice_pwd, const char *const *addrs,
-                                    size_t n_addrs, uint16_t port, cg_dbuf *out)
+                                    const char *ice_pwd, const char *const *addrs, size_t n_addrs,
+                                    uint16_t port, cg_dbuf *out)
 {
     if (!ch || !out || !str_cred(ice_ufrag) || !str_cred(ice_pwd) || ch->bundle_tag < 0 ||
         (size_t)ch->bundle_tag >= ch->n_media || ch->n_media > CG_SDP_MAX_MEDIA ||

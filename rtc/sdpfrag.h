@@ -21,7 +21,7 @@
 #include "rtc/sdp.h"
 
 #define CG_SDPFRAG_MAX_TEXT (16 * 1024) /* bytes of fragment text */
-#define CG_SDPFRAG_MAX_CAND 32           /* candidates in one fragment */
+#define CG_SDPFRAG_MAX_CAND 32          /* candidates in one fragment */
 
 typedef struct cg_sdpfrag_cand {
     char mid[CG_SDP_MID_MAX + 1]; /* mid of the m= section; "" before any */
@@ -59,7 +59,7 @@ bool cg_sdpfrag_is_restart(const cg_sdpfrag *f, const char *cur_ufrag, const cha
  * Returns 0, CG_EINVAL (NULL argument, no accepted track, credentials that
  * are not ice-chars, bad address or port 0) or the dbuf's error. */
 int cg_sdpfrag_build_restart_answer(const cg_sdp_choice *choice, const char *ice_ufrag,
-                                    const char *ice_pwd, const char *const *addrs,
-                                    size_t n_addrs, uint16_t port, cg_dbuf *out);
+                                    const char *ice_pwd, const char *const *addrs, size_t n_addrs,
+                                    uint16_t port, cg_dbuf *out);
 
 #endif

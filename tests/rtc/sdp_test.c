@@ -18,8 +18,8 @@
 #include "cg_test.h"
 
 #define FIX "tests/fixtures/sdp/"
-#define LOCAL_FP                                                                           \
-    "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:" \
+#define LOCAL_FP                                                                                   \
+    "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:"      \
     "D7:E8:F9"
 
 static const char *const local_addrs[] = {"127.0.0.1", "::1"};
@@ -112,8 +112,19 @@ static char *answer_for(const cg_sdp *offer, cg_sdp_choice *ch, const char *save
     cg_dbuf_init(&d, 64 * 1024);
     CHECK_INT(cg_sdp_build_answer(offer, ch, &l, &d), 0);
     char *text = cg_dbuf_take(&d, NULL);
-    if (save_as)
+    if (save_as) {
+        /* Golden copy in tests/fixtures/sdp/answers/: any change to the
+         * answer text shows in review, and check_answers.sh hands these
+         * very files to the real peers. */
+        char path[256];
+        snprintf(path, sizeof(path), FIX "answers/%s", save_as);
+        char *golden = cg_test_read_file(path, NULL);
+        CHECK(golden != NULL);
+        if (golden)
+            CHECK_STR(text, golden);
+        free(golden);
         save_answer(save_as, text);
+    }
 
     cg_sdp *a = NULL;
     CHECK_INT(cg_sdp_parse(&a, text, strlen(text), why, sizeof(why)), 0);
@@ -229,7 +240,8 @@ static void test_aiortc(void)
     CHECK_STR(a->codecs[0].name, "opus");
     CHECK_INT(a->codecs[0].channels, 2);
     /* Extension id 2 means abs-send-time on video but audio-level on audio. */
-    CHECK_INT(cg_sdp_media_extmap_id(v, "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"), 2);
+    CHECK_INT(
+        cg_sdp_media_extmap_id(v, "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"), 2);
     CHECK_INT(cg_sdp_media_extmap_id(a, "urn:ietf:params:rtp-hdrext:ssrc-audio-level"), 2);
 
     cg_sdp_choice ch;
@@ -268,7 +280,9 @@ static void test_aiortc(void)
         CHECK(has_line(ans, "m=video 8189 UDP/TLS/RTP/SAVPF 99 100"));
         CHECK(has_line(ans, "m=audio 8189 UDP/TLS/RTP/SAVPF 96"));
         CHECK(has_line(ans, "a=rtpmap:99 H264/90000"));
-        CHECK(has_line(ans, "a=fmtp:99 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"));
+        CHECK(has_line(
+            ans,
+            "a=fmtp:99 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"));
         CHECK(has_line(ans, "a=rtcp-fb:99 nack"));
         CHECK(has_line(ans, "a=rtcp-fb:99 nack pli"));
         CHECK(!strstr(ans, "ccm fir"));
@@ -316,8 +330,8 @@ static void test_chromium(void)
     CHECK_INT(ch.media[1].pt, 102); /* first pm=1 baseline-family H.264 */
     CHECK_INT(ch.media[1].rtx_pt, 103);
     CHECK_INT(ch.media[1].h264_profile_level_id, 0x42001f);
-    CHECK_INT(ch.media[1].fb, CG_SDP_FB_NACK | CG_SDP_FB_PLI | CG_SDP_FB_FIR | CG_SDP_FB_REMB |
-                                  CG_SDP_FB_TWCC);
+    CHECK_INT(ch.media[1].fb,
+              CG_SDP_FB_NACK | CG_SDP_FB_PLI | CG_SDP_FB_FIR | CG_SDP_FB_REMB | CG_SDP_FB_TWCC);
     CHECK_INT(ch.media[0].pt, 111);
     CHECK_INT(ch.media[0].opus_minptime, 10);
     CHECK(ch.media[0].opus_useinbandfec);
@@ -434,8 +448,12 @@ static void test_obs(void)
     CHECK_INT(ch.local_setup, CG_SDP_SETUP_PASSIVE);
     CHECK_INT(ch.media[0].ext.mid, 0);
     if (ans) {
-        CHECK(has_line(ans, "a=fmtp:111 minptime=10;maxaveragebitrate=96000;stereo=1;sprop-stereo=1;useinbandfec=1"));
-        CHECK(has_line(ans, "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1"));
+        CHECK(has_line(
+            ans, "a=fmtp:111 "
+                 "minptime=10;maxaveragebitrate=96000;stereo=1;sprop-stereo=1;useinbandfec=1"));
+        CHECK(has_line(
+            ans,
+            "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1"));
         CHECK_INT(count_str(ans, "a=end-of-candidates\r\n"), 2);
     }
     free(ans);
@@ -464,7 +482,8 @@ static void test_ffmpeg(void)
         CHECK(!strstr(ans, "a=setup:passive"));
         CHECK(!strstr(ans, "a=rtcp-fb"));
         /* FFmpeg takes the first UDP host candidate: it must be IPv4 here. */
-        CHECK(strstr(ans, "a=candidate:") == strstr(ans, "a=candidate:1 1 udp 2130706431 127.0.0.1 8189"));
+        CHECK(strstr(ans, "a=candidate:") ==
+              strstr(ans, "a=candidate:1 1 udp 2130706431 127.0.0.1 8189"));
     }
     free(ans);
     cg_sdp_free(s);
@@ -505,8 +524,8 @@ static void test_line_endings(void)
 
 static const struct {
     const char *file;
-    int rc;            /* CG_EPROTO from parse, CG_EUNSUPP from negotiation */
-    const char *why;   /* expected start of the sentence */
+    int rc;          /* CG_EPROTO from parse, CG_EUNSUPP from negotiation */
+    const char *why; /* expected start of the sentence */
 } bad_cases[] = {
     {"bad_no_media.sdp", CG_EUNSUPP, "the offer has no m= section"},
     {"bad_port.sdp", CG_EPROTO, "line 23: m= port must be a number from 0 to 65535"},
@@ -515,7 +534,8 @@ static const struct {
     {"bad_no_ice.sdp", CG_EUNSUPP, "no ICE credentials: the m= section on line 11 (mid 0)"},
     {"bad_sha1_only.sdp", CG_EUNSUPP, "no sha-256 fingerprint: the offer has a=fingerprint:sha-1"},
     {"bad_vp8_only.sdp", CG_EUNSUPP,
-     "no acceptable codec: offer H.264 (packetization-mode 0 or 1) video and/or Opus/48000/2 audio"},
+     "no acceptable codec: offer H.264 (packetization-mode 0 or 1) video and/or Opus/48000/2 "
+     "audio"},
     {"bad_recvonly.sdp", CG_EUNSUPP, "nothing to publish"},
     {"bad_inactive.sdp", CG_EUNSUPP, "nothing to publish"},
     {"bad_two_video.sdp", CG_EUNSUPP, "the offer sends 2 video and 1 audio m= sections"},
@@ -550,8 +570,8 @@ static void test_bad_fixtures(void)
     }
 }
 
-#define HEAD                                                                                   \
-    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\n"                    \
+#define HEAD                                                                                       \
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\n"                        \
     "a=ice-pwd:abcdefghijklmnopqrstuv\r\na=fingerprint:sha-256 " LOCAL_FP "\r\n"
 
 static void test_h264_preference(void)
@@ -580,7 +600,8 @@ static void test_h264_preference(void)
 
     /* Only a bare H264 rtpmap (no fmtp): packetization-mode 0, Baseline. */
     s = parse_str(HEAD "m=video 9 UDP/TLS/RTP/SAVPF 98 99\r\na=sendonly\r\n"
-                       "a=rtpmap:98 VP8/90000\r\na=rtpmap:99 H264/90000\r\n", why, sizeof(why), &rc);
+                       "a=rtpmap:98 VP8/90000\r\na=rtpmap:99 H264/90000\r\n",
+                  why, sizeof(why), &rc);
     CHECK_INT(rc, 0);
     CHECK_INT(cg_sdp_negotiate_publish(s, &ch, why, sizeof(why)), 0);
     CHECK_INT(ch.media[0].pt, 99);
@@ -591,7 +612,8 @@ static void test_h264_preference(void)
 
     /* Opus must be 48000/2: a mono Opus is not the WebRTC Opus. */
     s = parse_str(HEAD "m=audio 9 UDP/TLS/RTP/SAVPF 100 111\r\na=sendonly\r\n"
-                       "a=rtpmap:100 opus/48000\r\na=rtpmap:111 opus/48000/2\r\n", why, sizeof(why), &rc);
+                       "a=rtpmap:100 opus/48000\r\na=rtpmap:111 opus/48000/2\r\n",
+                  why, sizeof(why), &rc);
     CHECK_INT(cg_sdp_negotiate_publish(s, &ch, why, sizeof(why)), 0);
     CHECK_INT(ch.media[0].pt, 111);
     cg_sdp_free(s);
@@ -626,7 +648,8 @@ static void test_rejected_mlines(void)
     CHECK_INT(ch.media[2].pt, -1);
     if (ans) {
         CHECK(has_line(ans, "m=application 0 UDP/DTLS/SCTP webrtc-datachannel"));
-        CHECK(has_line(ans, "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:3\r\na=inactive"));
+        CHECK(has_line(
+            ans, "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:3\r\na=inactive"));
         CHECK(has_line(ans, "a=group:BUNDLE 0 1"));
     }
     free(ans);
@@ -651,8 +674,10 @@ static void test_dtls_roles(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[1024], why[256];
         int rc;
-        snprintf(text, sizeof(text), HEAD "%sm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n"
-                 "a=rtpmap:111 opus/48000/2\r\n", cases[i].setup);
+        snprintf(text, sizeof(text),
+                 HEAD "%sm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n"
+                      "a=rtpmap:111 opus/48000/2\r\n",
+                 cases[i].setup);
         cg_sdp *s = parse_str(text, why, sizeof(why), &rc);
         CHECK_INT(rc, 0);
         cg_sdp_choice ch;
@@ -680,7 +705,8 @@ static void test_syntax_errors(void)
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96 300\r\n", "line 8: RTP payload types"},
         {HEAD "a=setup:maybe\r\n", "line 8: a=setup must be"},
         {HEAD "a=ice-ufrag:x y\r\n", "line 8: second a=ice-ufrag"},
-        {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:bad*chars\r\n", "line 9: a=ice-ufrag must be"},
+        {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:bad*chars\r\n",
+         "line 9: a=ice-ufrag must be"},
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:a\r\na=mid:b\r\n", "line 10: second a=mid"},
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264\r\n", "line 9: a=rtpmap needs"},
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=extmap:0 urn:x\r\n", "line 9: a=extmap id"},
@@ -689,7 +715,8 @@ static void test_syntax_errors(void)
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=candidate:1 1 udp 5 1.2.3.4 9 host\r\n",
          "line 9: a=candidate expected \"typ\""},
         {HEAD "a=candidate:1 1 udp 5 1.2.3.4 9 typ host\r\n", "line 8: a=candidate belongs"},
-        {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ssrc-group:FID 1\r\n", "line 9: a=ssrc-group:FID"},
+        {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ssrc-group:FID 1\r\n",
+         "line 9: a=ssrc-group:FID"},
         {HEAD "a=fingerprint:sha-256 zz:11\r\n", "line 8: a=fingerprint value"},
         {"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=\x01\r\n", "line 3: contains the control byte 0x01"},
         {HEAD "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0123456789abcdef0123456789abcdefX\r\n",
@@ -751,7 +778,8 @@ static void test_bounds(void)
         cg_dbuf_init(&d, 1 << 20);
         cg_dbuf_adds(&d, HEAD "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
         for (int i = 0; i < n; i++)
-            cg_dbuf_printf(&d, "a=candidate:%d 1 udp %d 10.0.0.%d 5000 typ host\r\n", i, 100 + i, i);
+            cg_dbuf_printf(&d, "a=candidate:%d 1 udp %d 10.0.0.%d 5000 typ host\r\n", i, 100 + i,
+                           i);
         s = parse_str(cg_dbuf_str(&d), why, sizeof(why), &rc);
         CHECK_INT(rc, n == CG_SDP_MAX_CAND ? 0 : CG_EPROTO);
         if (rc)
@@ -789,7 +817,8 @@ static void test_fmtp_and_candidates(void)
     CHECK_STR(c.foundation, "827476969");
     CHECK_INT(c.priority, 1518280447u);
     CHECK_STR(c.tcptype, "active");
-    const char *mdns = "1 1 udp 2122260223 6f1b2c3d-4e5f-4a1b-8c9d-0e1f2a3b4c5d.local 54321 typ host";
+    const char *mdns =
+        "1 1 udp 2122260223 6f1b2c3d-4e5f-4a1b-8c9d-0e1f2a3b4c5d.local 54321 typ host";
     CHECK_INT(cg_sdp_candidate_parse(mdns, strlen(mdns), &c, &err), 0);
     CHECK_STR(c.address, "6f1b2c3d-4e5f-4a1b-8c9d-0e1f2a3b4c5d.local");
     CHECK_INT(c.port, 54321);
@@ -940,7 +969,8 @@ static void test_sdpfrag(void)
         cg_dbuf d;
         cg_dbuf_init(&d, 8192);
         CHECK_INT(cg_sdpfrag_build_restart_answer(&ch, "nEwU", "newPassword0123456789ab",
-                                                  local_addrs, 2, 8189, &d), 0);
+                                                  local_addrs, 2, 8189, &d),
+                  0);
         CHECK_STR(cg_dbuf_str(&d), "a=ice-lite\r\na=ice-ufrag:nEwU\r\n"
                                    "a=ice-pwd:newPassword0123456789ab\r\n"
                                    "a=group:BUNDLE video0 audio1\r\n"
@@ -954,7 +984,8 @@ static void test_sdpfrag(void)
         CHECK_STR(f->cand[1].mid, "video0");
         size_t before = d.len;
         CHECK_INT(cg_sdpfrag_build_restart_answer(&ch, "bad ufrag", "newPassword0123456789ab",
-                                                  local_addrs, 2, 8189, &d), CG_EINVAL);
+                                                  local_addrs, 2, 8189, &d),
+                  CG_EINVAL);
         CHECK_INT(d.len, before);
         cg_dbuf_free(&d);
         cg_sdp_free(s);

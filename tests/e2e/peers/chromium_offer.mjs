@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 // Chromium WHIP publisher (RFC 9725): fake camera + microphone, sendonly.
 //
-// Usage: node chromium_offer.mjs [--offer-only] [--sdpfrag] [--token T]
-//                                [--duration S] WHIP_URL
+// Usage: node chromium_offer.mjs [--offer-only | --sdpfrag | --answer-cmd CMD]
+//                                [--token T] [--duration S] WHIP_URL
 //
 // With --offer-only it prints the SDP offer after ICE gathering completed
 // (the non-trickle shape WHIP clients POST) and exits; this is how
 // tests/fixtures/sdp/chromium_offer.sdp was captured. With --sdpfrag it
 // prints instead the trickle-ice-sdpfrag (RFC 8840) a trickling client would
-// PATCH, built from the onicecandidate events of that run. Otherwise the
+// PATCH, built from the onicecandidate events of that run. With
+// --answer-cmd it pipes the offer into CMD instead of POSTing it, applies
+// CMD's output as the answer, prints what Chromium negotiated as JSON and
+// exits 0 if Chromium took the answer (tests/e2e/peers/check_answers.sh).
+// Otherwise the
 // offer is POSTed from Node (no CORS involved), the answer applied in the
 // page, media flows for --duration seconds and the session is DELETEd.
 //
 // Chromium is Debian's; --allow-loopback-in-peer-connection is what makes it
 // gather candidates on 127.0.0.1 inside a loopback-only network namespace.
+import { execSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,17 +35,18 @@ const FLAGS = [
 ];
 
 function parseArgs(argv) {
-  const a = { offerOnly: false, sdpfrag: false, token: null, duration: 10, url: null };
+  const a = { offerOnly: false, sdpfrag: false, answerCmd: null, token: null, duration: 10, url: null };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--offer-only') a.offerOnly = true;
     else if (v === '--sdpfrag') a.sdpfrag = true;
+    else if (v === '--answer-cmd') a.answerCmd = argv[++i];
     else if (v === '--token') a.token = argv[++i];
     else if (v === '--duration') a.duration = Number(argv[++i]);
     else a.url = v;
   }
   if (!a.url) {
-    console.error('usage: chromium_offer.mjs [--offer-only] [--sdpfrag] [--token T] [--duration S] WHIP_URL');
+    console.error('usage: chromium_offer.mjs [--offer-only | --sdpfrag | --answer-cmd CMD] [--token T] [--duration S] WHIP_URL');
     process.exit(2);
   }
   return a;
@@ -80,6 +86,21 @@ function buildSdpfrag(offer, cands) {
   return lines.join('\r\n') + '\r\n';
 }
 
+// Runs in the page after setRemoteDescription: what the sender will use.
+function pageNegotiated() {
+  const pc = window.cgPc;
+  return {
+    peer: 'chromium',
+    signalingState: pc.signalingState,
+    tracks: pc.getTransceivers().map((t) => ({
+      mid: t.mid,
+      kind: t.sender.track && t.sender.track.kind,
+      direction: t.currentDirection,
+      codecs: t.sender.getParameters().codecs.map((c) => ({ mimeType: c.mimeType, payloadType: c.payloadType })),
+    })),
+  };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
@@ -96,6 +117,14 @@ async function main() {
     }
     if (args.sdpfrag) {
       process.stdout.write(buildSdpfrag(sdp, cands));
+      return;
+    }
+    if (args.answerCmd) {
+      const answer = execSync(args.answerCmd, { input: sdp }).toString();
+      await page.evaluate((a) => window.cgPc.setRemoteDescription({ type: 'answer', sdp: a }), answer);
+      const got = await page.evaluate(pageNegotiated);
+      console.log(JSON.stringify(got));
+      if (got.signalingState !== 'stable') throw new Error('Chromium did not reach the stable signaling state');
       return;
     }
     const headers = { 'Content-Type': 'application/sdp' };

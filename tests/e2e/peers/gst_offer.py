@@ -2,11 +2,15 @@
 """GStreamer webrtcbin WHIP publisher (RFC 9725): x264enc/rtph264pay video and
 opusenc/rtpopuspay audio with max-bundle.
 
-Usage: gst_offer.py [--offer-only] [--token T] [--duration S] WHIP_URL
+Usage: gst_offer.py [--offer-only | --answer-cmd CMD] [--token T]
+                    [--duration S] WHIP_URL
 
 With --offer-only the script prints the SDP offer once ICE gathering is
 complete and exits; this is how tests/fixtures/sdp/gst_offer.sdp was
-captured. Otherwise it POSTs the offer, applies the answer, streams for
+captured. With --answer-cmd it pipes the offer into CMD instead of POSTing
+it, applies CMD's output as the answer, prints what webrtcbin negotiated as
+JSON and exits 0 if webrtcbin took the answer
+(tests/e2e/peers/check_answers.sh). Otherwise it POSTs the offer, applies the answer, streams for
 --duration seconds and DELETEs the session. Debian 12 has no whipsink, hence
 this script.
 
@@ -15,6 +19,8 @@ hand to the webrtcbin ice agent; the Python reference to that agent must
 stay alive or the address is lost.
 """
 import argparse
+import json
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -65,6 +71,7 @@ class Publisher:
         self.offered = False
         self.session = None
         self.error = None
+        self.checked = None
 
     def on_negotiation_needed(self, wb):
         promise = Gst.Promise.new_with_change_func(self.on_offer, wb, None)
@@ -90,7 +97,35 @@ class Publisher:
             sys.stdout.write(sdp)
             GLib.idle_add(self.loop.quit)
             return
-        threading.Thread(target=self.post, args=(sdp,), daemon=True).start()
+        target = self.answer_cmd if self.args.answer_cmd else self.post
+        threading.Thread(target=target, args=(sdp,), daemon=True).start()
+
+    def answer_cmd(self, sdp):
+        try:
+            res = subprocess.run(self.args.answer_cmd, shell=True, input=sdp.encode(),
+                                 stdout=subprocess.PIPE, check=True)
+            GLib.idle_add(self.apply_answer, res.stdout.decode(), self.on_answer_set)
+        except Exception as e:  # reported after the loop ends
+            self.error = e
+            GLib.idle_add(self.loop.quit)
+
+    def on_answer_set(self, promise, wb, _data):
+        promise.wait()
+        reply = promise.get_reply()
+        if reply is not None and reply.has_field("error"):
+            self.error = RuntimeError(str(reply.get_value("error")))
+        state = wb.get_property("signaling-state")
+        tracks = []
+        for i in range(64):
+            t = wb.emit("get-transceiver", i)
+            if t is None:
+                break
+            # webrtcbin 1.22 leaves current-direction at the transceiver's
+            # own direction, so only the mid says something here.
+            tracks.append({"mid": t.get_property("mid")})
+        self.checked = {"peer": "webrtcbin", "signalingState": state.value_nick,
+                        "tracks": tracks}
+        GLib.idle_add(self.loop.quit)
 
     def post(self, sdp):
         try:
@@ -105,10 +140,12 @@ class Publisher:
             self.error = e
             GLib.idle_add(self.loop.quit)
 
-    def apply_answer(self, text):
+    def apply_answer(self, text, on_done=None):
         _, msg = GstSdp.SDPMessage.new_from_text(text)
         answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
-        self.wb.emit("set-remote-description", answer, Gst.Promise.new())
+        promise = (Gst.Promise.new_with_change_func(on_done, self.wb, None) if on_done
+                   else Gst.Promise.new())
+        self.wb.emit("set-remote-description", answer, promise)
         return False
 
     def run(self):
@@ -124,12 +161,17 @@ class Publisher:
             raise SystemExit(str(self.error))
         if not self.offered:
             raise SystemExit("ICE gathering did not complete")
+        if self.args.answer_cmd:
+            print(json.dumps(self.checked))
+            if not self.checked or self.checked["signalingState"] != "stable":
+                raise SystemExit("webrtcbin did not reach the stable signaling state")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("--offer-only", action="store_true")
+    ap.add_argument("--answer-cmd")
     ap.add_argument("--token")
     ap.add_argument("--duration", type=float, default=10.0)
     args = ap.parse_args()
