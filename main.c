@@ -24,6 +24,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/server.h"
+#include "http/services.h"
+#include "ingest/media.h"
 
 #define EXIT_CONFIG 2
 
@@ -32,10 +34,11 @@
 typedef struct cg_app {
     cg_config cfg;
     cg_http_server *http;
-    /* To add: the media event loop (UDP :media-port: ICE, DTLS, SRTP),
-     * the stream hub, the packager and clip workers, and the WebSocket
-     * events server (:events-port). Each gets a field here, a create step
-     * in app_init() and a stop step in app_stop(). */
+    cg_media *media; /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
+    cg_services svc; /* what HTTP handlers reach */
+    /* To add: the packager and clip workers, and the WebSocket events
+     * server (:events-port), each with a create step in app_init() and a
+     * stop step in app_stop(). */
 } cg_app;
 
 /* Creates path and its missing parents (mkdir -p). On failure writes the
@@ -85,13 +88,36 @@ static void display_host(const cg_config *cfg, char *out, size_t n)
 static int app_init(cg_app *app, char *err, size_t errlen)
 {
     const cg_config *cfg = &app->cfg;
-    int rc = cg_http_server_new(&app->http, cfg);
+    cg_media_cfg mcfg = {
+        .bind = cfg->bind,
+        .port = (uint16_t)cfg->media_port,
+        .public_ips = (const char *const *)cfg->public_ip.v,
+        .n_public_ips = cfg->public_ip.n,
+        .max_sessions = (size_t)cfg->max_sessions,
+        .consent_timeout_us = cfg->consent_timeout_us,
+        .dump_dir = cfg->dump_dir,
+    };
+    if (cfg->dump_dir && mkdir_p(cfg->dump_dir, err, errlen) != 0)
+        return CG_EIO;
+    int rc = cg_media_new(&app->media, &mcfg);
+    if (rc) {
+        snprintf(err, errlen, "cannot start media on UDP %s port %d: %s%s%s", cfg->bind,
+                 cfg->media_port, cg_strerror(rc), rc == CG_EIO ? ": " : "",
+                 rc == CG_EIO ? strerror(errno) : "");
+        return rc;
+    }
+    app->svc.cfg = cfg;
+    app->svc.media = app->media;
+    rc = cg_http_server_new(&app->http, cfg);
     if (rc) {
         snprintf(err, errlen, "cannot create the HTTP server: %s", cg_strerror(rc));
         return rc;
     }
-    /* Routes of later subsystems are added here, before the server starts:
-     * cg_http_server_add_routes(app->http, whip_routes, n, whip_ctx). */
+    if ((rc = cg_whip_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_api_routes_add(app->http, &app->svc)) != 0) {
+        snprintf(err, errlen, "cannot register routes: %s", cg_strerror(rc));
+        return rc;
+    }
     rc = cg_http_server_start(app->http);
     if (rc) {
         snprintf(err, errlen, "cannot start the HTTP server on %s port %d: %s", cfg->bind,
@@ -109,14 +135,20 @@ static int app_init(cg_app *app, char *err, size_t errlen)
 
 static void app_stop(cg_app *app)
 {
-    /* HTTP first: no new requests reach subsystems that are shutting down. */
+    /* HTTP first: no new requests reach subsystems that are shutting down,
+     * and no handler is left waiting on the media thread. */
     cg_http_server_stop(app->http);
+    /* Ends every session and finishes their recordings. */
+    cg_media_free(app->media);
+    app->media = NULL;
 }
 
 static void app_free(cg_app *app)
 {
     cg_http_server_free(app->http);
     app->http = NULL;
+    cg_media_free(app->media);
+    app->media = NULL;
     cg_config_clear(&app->cfg);
 }
 

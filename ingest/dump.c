@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "ingest/h264_sps.h"
 
 #define DUMP_QUEUE 1024
 
@@ -23,13 +24,14 @@ struct cg_dump {
     cg_dump_stats stats;
     /* worker-only state */
     AVFormatContext *fmt;
+    int failed;
     int vidx, aidx;
     int64_t last_dts[2];
 };
 
 /* Collects SPS and PPS NAL units (with start codes) from an Annex B access
  * unit: the muxer turns them into avcC. */
-static int annexb_params(const cg_frame *f, uint8_t **out, size_t *out_len)
+static int annexb_params(const cg_frame *f, uint8_t **out, size_t *out_len, cg_h264_sps *sps)
 {
     const uint8_t *p = f->data, *end = f->data + f->len;
     uint8_t *buf = malloc(f->len + 8);
@@ -50,6 +52,8 @@ static int annexb_params(const cg_frame *f, uint8_t **out, size_t *out_len)
         if (e + 3 > end)
             e = end;
         int type = nal < end ? (nal[0] & 0x1f) : 0;
+        if (type == 7)
+            cg_h264_sps_parse(nal, (size_t)(e - nal), sps);
         if (type == 7 || type == 8) {
             static const uint8_t sc[4] = {0, 0, 0, 1};
             memcpy(buf + n, sc, 4);
@@ -92,7 +96,10 @@ static int open_output(cg_dump *d, const cg_frame *first_video)
         st->time_base = (AVRational){1, 90000};
         uint8_t *ps;
         size_t ps_len;
-        if (first_video && annexb_params(first_video, &ps, &ps_len) == 0) {
+        cg_h264_sps sps = {0};
+        if (first_video && annexb_params(first_video, &ps, &ps_len, &sps) == 0) {
+            st->codecpar->width = (int)sps.width;
+            st->codecpar->height = (int)sps.height;
             rc = set_extradata(st->codecpar, ps, ps_len);
             free(ps);
             if (rc)
@@ -135,6 +142,8 @@ static void count(cg_dump *d, uint64_t *field)
 static void write_frame(cg_dump *d, cg_frame *f)
 {
     int video = f->kind == CG_MEDIA_VIDEO;
+    if (d->failed)
+        return;
     if (!d->fmt) {
         int can_start = video ? (f->flags & CG_FRAME_KEY) != 0 : !d->has_video;
         if (!can_start) {
@@ -144,6 +153,12 @@ static void write_frame(cg_dump *d, cg_frame *f)
         int rc = open_output(d, video ? f : NULL);
         if (rc) {
             cg_error("dump", "cannot open %s: %s", d->path, cg_strerror(rc));
+            if (d->fmt) {
+                avio_closep(&d->fmt->pb);
+                avformat_free_context(d->fmt);
+                d->fmt = NULL;
+            }
+            d->failed = 1;
             pthread_mutex_lock(&d->mu);
             d->stats.write_error = 1;
             pthread_mutex_unlock(&d->mu);

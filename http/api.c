@@ -1,0 +1,91 @@
+/* JSON API about live streams: GET /api/v1/streams and
+ * /api/v1/streams/{stream}. The state lives on the media thread, so the
+ * JSON is built there (cheap) and serialised here. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/hub.h"
+#include "http/problem.h"
+#include "http/services.h"
+#include "ingest/media.h"
+#include "ingest/whip.h"
+
+typedef struct streams_call {
+    const char *name; /* NULL: all */
+    json_t *out;
+} streams_call;
+
+static json_t *stream_json(cg_stream *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(cg_stream_name(s)));
+    cg_whip *w = cg_stream_publisher(s);
+    if (w)
+        cg_whip_describe(w, o);
+    return o;
+}
+
+static void do_streams(cg_media *m, void *arg)
+{
+    streams_call *c = arg;
+    cg_hub *hub = cg_media_hub(m);
+    if (c->name) {
+        cg_stream *s = cg_hub_find(hub, c->name);
+        c->out = s ? stream_json(s) : NULL;
+        return;
+    }
+    json_t *arr = json_array();
+    for (cg_stream *s = cg_hub_first(hub); s; s = cg_stream_next(s))
+        json_array_append_new(arr, stream_json(s));
+    c->out = json_object();
+    json_object_set_new(c->out, "streams", arr);
+}
+
+static int send_json(cg_http_resp *resp, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text)
+        return CG_ENOMEM;
+    cg_http_resp_header(resp, "Cache-Control", "no-store");
+    return cg_http_resp_body_take(resp, text, strlen(text), "application/json");
+}
+
+static int api_streams(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    streams_call c = {0};
+    int rc = cg_media_call(svc->media, do_streams, &c);
+    if (rc)
+        return rc;
+    return send_json(resp, c.out);
+}
+
+static int api_stream(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    streams_call c = {.name = cg_http_req_capture(req, "stream")};
+    int rc = cg_media_call(svc->media, do_streams, &c);
+    if (rc)
+        return rc;
+    if (!c.out)
+        return cg_http_problem(resp, 404, "No such stream",
+                               "Nobody is publishing \"%s\" right now. Live streams are listed "
+                               "at /api/v1/streams.",
+                               c.name);
+    return send_json(resp, c.out);
+}
+
+static const cg_http_route api_routes[] = {
+    {.method = "GET", .pattern = "/api/v1/streams", .handler = api_streams, .name = "api_streams"},
+    {.method = "GET", .pattern = "/api/v1/streams/{stream}", .handler = api_stream,
+     .name = "api_stream"},
+};
+
+int cg_api_routes_add(cg_http_server *srv, cg_services *svc)
+{
+    return cg_http_server_add_routes(srv, api_routes, sizeof(api_routes) / sizeof(api_routes[0]),
+                                     svc);
+}

@@ -1,0 +1,399 @@
+/* WHIP endpoint (RFC 9725) on the HTTP threads: validates the request,
+ * parses and negotiates the SDP offer here (no media-thread time spent on
+ * text), then creates the session on the media thread through
+ * cg_media_call and writes the answer.
+ *
+ *   OPTIONS /whip/{stream}            204, Accept-Post: application/sdp
+ *   POST    /whip/{stream}            201 + answer, Location, ETag, Link
+ *   GET     /whip/{stream}/{session}  204 while the session exists
+ *   PATCH   /whip/{stream}/{session}  trickle 204, ICE restart 200
+ *   DELETE  /whip/{stream}/{session}  200 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/random.h"
+#include "http/problem.h"
+#include "http/services.h"
+#include "ingest/media.h"
+#include "ingest/whip.h"
+#include "rtc/dtls.h"
+#include "rtc/sdp.h"
+#include "rtc/sdpfrag.h"
+
+#define ANSWER_MAX (32 * 1024)
+
+int cg_http_bearer_ok(const cg_http_req *req, const char *token)
+{
+    if (!token || !*token)
+        return 1;
+    const char *h = cg_http_req_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t a = strlen(h), b = strlen(token);
+    unsigned diff = a != b;
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned)(unsigned char)token[i] ^ (unsigned)(unsigned char)(i < a ? h[i] : 0);
+    return diff == 0;
+}
+
+int cg_http_content_type_is(const cg_http_req *req, const char *type)
+{
+    const char *h = cg_http_req_header(req, "Content-Type");
+    if (!h)
+        return 0;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(type);
+    return strncasecmp(h, type, n) == 0 && (h[n] == '\0' || h[n] == ';' || h[n] == ' ');
+}
+
+static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
+{
+    if (cg_http_bearer_ok(req, token))
+        return 1;
+    cg_http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"clipgate\"");
+    if (cg_http_req_header(req, "Authorization"))
+        cg_http_problem(resp, 401, "Unauthorized",
+                        "The bearer token is wrong. Send the token clipgate was started with "
+                        "(--publish-token) as \"Authorization: Bearer <token>\".");
+    else
+        cg_http_problem(resp, 401, "Unauthorized",
+                        "Publishing needs a token. Send \"Authorization: Bearer <token>\" "
+                        "(in OBS: Settings > Stream > Bearer Token).");
+    return 0;
+}
+
+static int check_stream(cg_http_resp *resp, const char *stream)
+{
+    if (stream && cg_stream_name_valid(stream))
+        return 1;
+    cg_http_problem(resp, 400, "Bad stream name",
+                    "Stream names are 1 to %d characters from A-Z, a-z, 0-9, '_' and '-'.",
+                    CG_STREAM_NAME_MAX);
+    return 0;
+}
+
+/* --- POST ------------------------------------------------------------------------ */
+
+typedef struct create_call {
+    cg_whip_params params;
+    cg_whip_created created;
+    int rc;
+} create_call;
+
+static void do_create(cg_media *m, void *arg)
+{
+    create_call *c = arg;
+    c->rc = cg_whip_create(m, &c->params, &c->created);
+}
+
+static void add_link_headers(cg_http_resp *resp, const cg_config *cfg)
+{
+    for (size_t i = 0; i < cfg->ice_server.n; i++) {
+        char v[600];
+        snprintf(v, sizeof(v), "<%s>; rel=\"ice-server\"", cfg->ice_server.v[i]);
+        cg_http_resp_header(resp, "Link", v);
+    }
+}
+
+static void fill_track(cg_whip_track_params *t, const cg_sdp_track *s, int codec, char *sprop,
+                       size_t sprop_cap)
+{
+    t->present = 1;
+    t->codec = codec;
+    t->pt = (uint8_t)s->pt;
+    t->rtx_pt = s->rtx_pt;
+    t->nack = (s->fb & CG_SDP_FB_NACK) != 0;
+    t->pli = (s->fb & CG_SDP_FB_PLI) != 0;
+    t->fir = (s->fb & CG_SDP_FB_FIR) != 0;
+    const char *v;
+    size_t n;
+    if (sprop && cg_sdp_fmtp_param(s->fmtp, "sprop-parameter-sets", &v, &n) == 0 &&
+        n < sprop_cap) {
+        memcpy(sprop, v, n);
+        sprop[n] = '\0';
+        t->sprop = sprop;
+    }
+}
+
+static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    const char *stream = cg_http_req_capture(req, "stream");
+    if (!check_auth(req, resp, svc->cfg->publish_token) || !check_stream(resp, stream))
+        return 0;
+    if (!cg_http_content_type_is(req, "application/sdp"))
+        return cg_http_problem(resp, 415, "Unsupported Media Type",
+                               "A WHIP offer must be sent with \"Content-Type: application/sdp\".");
+    size_t len;
+    const uint8_t *body = cg_http_req_body(req, &len);
+    if (len == 0)
+        return cg_http_problem(resp, 400, "Empty offer",
+                               "The request body must be an SDP offer.");
+    char why[512];
+    cg_sdp *offer = NULL;
+    int rc = cg_sdp_parse(&offer, (const char *)body, len, why, sizeof(why));
+    if (rc)
+        return cg_http_problem(resp, 400, "Malformed SDP offer", "%s",
+                               *why ? why : cg_strerror(rc));
+    cg_sdp_choice *choice = calloc(1, sizeof(*choice));
+    create_call *c = calloc(1, sizeof(*c));
+    cg_dbuf answer;
+    cg_dbuf_init(&answer, ANSWER_MAX);
+    if (!choice || !c) {
+        rc = cg_http_problem(resp, 500, "Out of memory", "Try again.");
+        goto done;
+    }
+    rc = cg_sdp_negotiate_publish(offer, choice, why, sizeof(why));
+    if (rc) {
+        rc = cg_http_problem(resp, 422, "Offer not acceptable", "%s", why);
+        goto done;
+    }
+    char sprop[512] = "";
+    c->params.stream = stream;
+    c->params.remote_ufrag = choice->remote_ufrag;
+    c->params.remote_pwd = choice->remote_pwd;
+    c->params.remote_fp_alg = "sha-256";
+    c->params.remote_fp = choice->remote_fp;
+    c->params.dtls_role = choice->dtls_client ? CG_DTLS_CLIENT : CG_DTLS_SERVER;
+    c->params.user_agent = cg_http_req_header(req, "User-Agent");
+    c->params.video.rtx_pt = c->params.audio.rtx_pt = -1;
+    if (choice->video >= 0)
+        fill_track(&c->params.video, &choice->media[choice->video], CG_CODEC_H264, sprop,
+                   sizeof(sprop));
+    if (choice->audio >= 0)
+        fill_track(&c->params.audio, &choice->media[choice->audio], CG_CODEC_OPUS, NULL, 0);
+    rc = cg_media_call(svc->media, do_create, c);
+    if (rc == 0)
+        rc = c->rc;
+    if (rc == CG_EEXIST) {
+        rc = cg_http_problem(resp, 409, "Stream already live",
+                             "Stream \"%s\" already has a publisher. Stop it first (DELETE its "
+                             "session URL) or publish under another name.",
+                             stream);
+        goto done;
+    }
+    if (rc == CG_ELIMIT || rc == CG_EFULL) {
+        cg_http_resp_header(resp, "Retry-After", "5");
+        rc = cg_http_problem(resp, 503, "Too many sessions",
+                             "The configured limit of %d publishing sessions is reached; retry "
+                             "later or raise --max-sessions.",
+                             svc->cfg->max_sessions);
+        goto done;
+    }
+    if (rc) {
+        rc = cg_http_problem(resp, 500, "Session setup failed", "Could not create the session: %s.",
+                             cg_strerror(rc));
+        goto done;
+    }
+    cg_sdp_local local = {
+        .ice_ufrag = c->created.ufrag,
+        .ice_pwd = c->created.pwd,
+        .fp_alg = "sha-256",
+        .fp_hex = cg_media_fingerprint(svc->media),
+        .setup = CG_SDP_SETUP_NONE,
+        .addrs = (const char *const *)svc->cfg->public_ip.v,
+        .n_addrs = svc->cfg->public_ip.n,
+        .port = cg_media_port(svc->media),
+        .sess_id = ((uint64_t)cg_random_u32() << 20) | 1,
+        .sess_version = 2,
+        .dir = CG_SDP_RECVONLY,
+    };
+    rc = cg_sdp_build_answer(offer, choice, &local, &answer);
+    if (rc) {
+        rc = cg_http_problem(resp, 500, "Answer failed", "Could not write the SDP answer: %s.",
+                             cg_strerror(rc));
+        goto done;
+    }
+    char loc[256];
+    snprintf(loc, sizeof(loc), "/whip/%s/%s", stream, c->created.id);
+    cg_http_resp_status(resp, 201);
+    cg_http_resp_header(resp, "Location", loc);
+    cg_http_resp_header(resp, "ETag", c->created.etag);
+    cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
+    add_link_headers(resp, svc->cfg);
+    size_t alen;
+    char *text = cg_dbuf_take(&answer, &alen);
+    rc = cg_http_resp_body_take(resp, text, alen, "application/sdp");
+done:
+    if (rc && cg_http_resp_get_status(resp) < 400)
+        cg_http_problem(resp, 500, "Internal error", "%s", cg_strerror(rc));
+    cg_dbuf_free(&answer);
+    cg_sdp_free(offer);
+    free(choice);
+    free(c);
+    return 0;
+}
+
+static int whip_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_http_resp_status(resp, 204);
+    cg_http_resp_header(resp, "Accept-Post", "application/sdp");
+    return 0;
+}
+
+/* --- session URL ----------------------------------------------------------------- */
+
+typedef struct session_call {
+    const char *stream;
+    const char *id;
+    int op; /* 0 exists, 1 delete, 2 ICE restart */
+    const char *if_match;
+    const char *remote_ufrag, *remote_pwd;
+    cg_whip_created created;
+    char etag[40];
+    int rc;
+} session_call;
+
+static void do_session(cg_media *m, void *arg)
+{
+    session_call *c = arg;
+    cg_whip *w = cg_whip_find(m, c->id);
+    if (!w || strcmp(cg_whip_stream(w), c->stream) != 0) {
+        c->rc = CG_ENOTFOUND;
+        return;
+    }
+    snprintf(c->etag, sizeof(c->etag), "%s", cg_whip_etag(w));
+    if (c->if_match && strcmp(c->if_match, "*") != 0 && strcmp(c->if_match, c->etag) != 0) {
+        c->rc = CG_ESTATE;
+        return;
+    }
+    c->rc = 0;
+    if (c->op == 1)
+        cg_whip_destroy(w);
+    else if (c->op == 2)
+        c->rc = cg_whip_ice_restart(w, c->remote_ufrag, c->remote_pwd, &c->created);
+}
+
+static int session_not_found(cg_http_resp *resp, const char *stream)
+{
+    return cg_http_problem(resp, 404, "No such session",
+                           "There is no publishing session at this URL on stream \"%s\"; it "
+                           "ended or never existed. Publish again with POST /whip/%s.",
+                           stream, stream);
+}
+
+static int run_session(cg_services *svc, session_call *c, cg_http_resp *resp)
+{
+    int rc = cg_media_call(svc->media, do_session, c);
+    if (rc == 0)
+        rc = c->rc;
+    if (rc == CG_ENOTFOUND)
+        return session_not_found(resp, c->stream);
+    if (rc == CG_ESTATE)
+        return cg_http_problem(resp, 412, "Precondition Failed",
+                               "If-Match does not match the session's current ETag %s: fetch "
+                               "the current state or restart ICE without a stale ETag.",
+                               c->etag);
+    return rc;
+}
+
+static int whip_session_get(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    session_call c = {.stream = cg_http_req_capture(req, "stream"),
+                      .id = cg_http_req_capture(req, "session")};
+    if (!check_auth(req, resp, svc->cfg->publish_token))
+        return 0;
+    int rc = run_session(svc, &c, resp);
+    if (rc == 0) {
+        cg_http_resp_status(resp, 204);
+        cg_http_resp_header(resp, "ETag", c.etag);
+    }
+    return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
+}
+
+static int whip_delete(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    session_call c = {.stream = cg_http_req_capture(req, "stream"),
+                      .id = cg_http_req_capture(req, "session"),
+                      .op = 1};
+    if (!check_auth(req, resp, svc->cfg->publish_token))
+        return 0;
+    int rc = run_session(svc, &c, resp);
+    if (rc == 0)
+        cg_http_resp_status(resp, 200);
+    return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
+}
+
+static int whip_patch(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    const char *stream = cg_http_req_capture(req, "stream");
+    if (!check_auth(req, resp, svc->cfg->publish_token))
+        return 0;
+    if (!cg_http_content_type_is(req, "application/trickle-ice-sdpfrag"))
+        return cg_http_problem(resp, 415, "Unsupported Media Type",
+                               "PATCH bodies must be \"application/trickle-ice-sdpfrag\" "
+                               "(RFC 8840).");
+    size_t len;
+    const uint8_t *body = cg_http_req_body(req, &len);
+    char why[256];
+    cg_sdpfrag frag;
+    int rc = cg_sdpfrag_parse((const char *)body, len, &frag, why, sizeof(why));
+    if (rc)
+        return cg_http_problem(resp, 400, "Malformed SDP fragment", "%s",
+                               *why ? why : cg_strerror(rc));
+    session_call c = {.stream = stream,
+                      .id = cg_http_req_capture(req, "session"),
+                      .if_match = cg_http_req_header(req, "If-Match")};
+    int restart = frag.ice_ufrag[0] && frag.ice_pwd[0];
+    if (restart) {
+        if (!c.if_match)
+            return cg_http_problem(resp, 428, "Precondition Required",
+                                   "An ICE restart must carry \"If-Match: *\" or the session's "
+                                   "ETag.");
+        c.op = 2;
+        c.remote_ufrag = frag.ice_ufrag;
+        c.remote_pwd = frag.ice_pwd;
+    }
+    rc = run_session(svc, &c, resp);
+    if (rc)
+        return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
+    if (!restart) {
+        /* ICE-lite learns the publisher's addresses from its checks
+         * (peer-reflexive), so trickled candidates need no action. */
+        cg_http_resp_status(resp, 204);
+        return 0;
+    }
+    cg_dbuf out;
+    cg_dbuf_init(&out, 8192);
+    cg_dbuf_printf(&out, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", c.created.ufrag, c.created.pwd);
+    cg_sdp_write_host_candidates(&out, (const char *const *)svc->cfg->public_ip.v,
+                                 svc->cfg->public_ip.n, cg_media_port(svc->media));
+    if (cg_dbuf_err(&out)) {
+        cg_dbuf_free(&out);
+        return CG_ENOMEM;
+    }
+    cg_http_resp_status(resp, 200);
+    cg_http_resp_header(resp, "ETag", c.created.etag);
+    size_t n;
+    char *text = cg_dbuf_take(&out, &n);
+    return cg_http_resp_body_take(resp, text, n, "application/trickle-ice-sdpfrag");
+}
+
+static const cg_http_route whip_routes[] = {
+    {.method = "POST", .pattern = "/whip/{stream}", .handler = whip_post, .name = "whip"},
+    {.method = "OPTIONS", .pattern = "/whip/{stream}", .handler = whip_options, .name = "whip"},
+    {.method = "GET", .pattern = "/whip/{stream}/{session}", .handler = whip_session_get,
+     .name = "whip_session"},
+    {.method = "PATCH", .pattern = "/whip/{stream}/{session}", .handler = whip_patch,
+     .name = "whip_session"},
+    {.method = "DELETE", .pattern = "/whip/{stream}/{session}", .handler = whip_delete,
+     .name = "whip_session"},
+};
+
+int cg_whip_routes_add(cg_http_server *srv, cg_services *svc)
+{
+    return cg_http_server_add_routes(srv, whip_routes, sizeof(whip_routes) / sizeof(whip_routes[0]),
+                                     svc);
+}

@@ -1,0 +1,150 @@
+#include "ingest/media.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "ingest/whip.h"
+
+#define MEDIA_POSTS 4096
+#define MAX_PUBLIC_IPS 8
+
+struct cg_media {
+    cg_media_cfg cfg;
+    char *bind;
+    char *dump_dir;
+    char *ips[MAX_PUBLIC_IPS];
+    cg_loop *loop;
+    cg_cert *cert;
+    cg_transport *transport;
+    cg_hub *hub;
+    struct cg_whip *whips;
+    pthread_t thread;
+    int thread_started;
+};
+
+typedef struct call {
+    cg_media *m;
+    cg_media_fn fn;
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} call;
+
+static void call_trampoline(void *p)
+{
+    call *c = p;
+    c->fn(c->m, c->arg);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cg_media_call(cg_media *m, cg_media_fn fn, void *arg)
+{
+    call c = {.m = m, .fn = fn, .arg = arg};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    int rc = cg_loop_post(m->loop, call_trampoline, &c);
+    if (rc == 0) {
+        /* No timeout: the media thread never blocks, and shutdown stops the
+         * HTTP server (the only caller) before it stops this loop. */
+        pthread_mutex_lock(&c.mu);
+        while (!c.done)
+            pthread_cond_wait(&c.cv, &c.mu);
+        pthread_mutex_unlock(&c.mu);
+    }
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+    return rc;
+}
+
+static void *media_thread(void *arg)
+{
+    cg_media *m = arg;
+    int rc = cg_loop_run(m->loop);
+    if (rc)
+        cg_error("media", "event loop failed: %s", cg_strerror(rc));
+    return NULL;
+}
+
+int cg_media_new(cg_media **out, const cg_media_cfg *cfg)
+{
+    cg_media *m = calloc(1, sizeof(*m));
+    if (!m)
+        return CG_ENOMEM;
+    m->cfg = *cfg;
+    int rc = CG_ENOMEM;
+    m->bind = strdup(cfg->bind ? cfg->bind : "0.0.0.0");
+    if (!m->bind)
+        goto fail;
+    m->cfg.bind = m->bind;
+    if (cfg->dump_dir && *cfg->dump_dir) {
+        if (!(m->dump_dir = strdup(cfg->dump_dir)))
+            goto fail;
+        m->cfg.dump_dir = m->dump_dir;
+    } else {
+        m->cfg.dump_dir = NULL;
+    }
+    size_t n = cfg->n_public_ips < MAX_PUBLIC_IPS ? cfg->n_public_ips : MAX_PUBLIC_IPS;
+    for (size_t i = 0; i < n; i++)
+        if (!(m->ips[i] = strdup(cfg->public_ips[i])))
+            goto fail;
+    m->cfg.public_ips = (const char *const *)m->ips;
+    m->cfg.n_public_ips = n;
+    if ((rc = cg_loop_new(&m->loop, MEDIA_POSTS)) != 0)
+        goto fail;
+    if ((rc = cg_cert_new(&m->cert)) != 0)
+        goto fail;
+    if ((rc = cg_transport_new(&m->transport, m->loop, m->bind, cfg->port, m->cert)) != 0)
+        goto fail;
+    if ((rc = cg_hub_new(&m->hub)) != 0)
+        goto fail;
+    if (pthread_create(&m->thread, NULL, media_thread, m) != 0) {
+        rc = CG_EIO;
+        goto fail;
+    }
+    m->thread_started = 1;
+    *out = m;
+    return 0;
+fail:
+    cg_media_free(m);
+    return rc;
+}
+
+static void shutdown_sessions(cg_media *m, void *arg)
+{
+    cg_whip_close_all(m);
+}
+
+void cg_media_free(cg_media *m)
+{
+    if (!m)
+        return;
+    if (m->thread_started) {
+        cg_media_call(m, shutdown_sessions, NULL);
+        cg_loop_stop(m->loop);
+        pthread_join(m->thread, NULL);
+    }
+    cg_hub_free(m->hub);
+    cg_transport_free(m->transport);
+    cg_cert_free(m->cert);
+    cg_loop_free(m->loop);
+    for (size_t i = 0; i < MAX_PUBLIC_IPS; i++)
+        free(m->ips[i]);
+    free(m->bind);
+    free(m->dump_dir);
+    free(m);
+}
+
+cg_loop *cg_media_loop(cg_media *m) { return m->loop; }
+struct cg_whip **cg_media_whips(cg_media *m) { return &m->whips; }
+cg_transport *cg_media_transport(cg_media *m) { return m->transport; }
+cg_hub *cg_media_hub(cg_media *m) { return m->hub; }
+const cg_media_cfg *cg_media_config(const cg_media *m) { return &m->cfg; }
+const char *cg_media_fingerprint(const cg_media *m) { return cg_cert_fingerprint(m->cert); }
+uint16_t cg_media_port(const cg_media *m) { return cg_transport_port(m->transport); }
