@@ -1453,6 +1453,36 @@ static void write_accepted(cg_dbuf *o, const cg_sdp_media *m, const cg_sdp_track
     cg_sdp_write_host_candidates(o, l->addrs, l->n_addrs, l->port);
 }
 
+/* The choice is a value that travels between threads; check that its
+ * strings are terminated and cannot break lines before writing them. */
+static bool track_ok(const cg_sdp_track *t)
+{
+    return t->pt >= 0 && t->pt <= 127 && t->rtx_pt <= 127 && memchr(t->mid, 0, sizeof(t->mid)) &&
+           memchr(t->codec, 0, sizeof(t->codec)) && memchr(t->fmtp, 0, sizeof(t->fmtp)) &&
+           t->codec[0] && !strpbrk(t->codec, " /\r\n") && !strpbrk(t->fmtp, "\r\n") &&
+           !strpbrk(t->mid, " \r\n");
+}
+
+int cg_sdp_write_bundle(cg_dbuf *out, const cg_sdp_choice *ch)
+{
+    if (!out || !ch || ch->n_media > CG_SDP_MAX_MEDIA)
+        return CG_EINVAL;
+    if (!ch->bundle || ch->bundle_tag < 0 || (size_t)ch->bundle_tag >= ch->n_media)
+        return 0;
+    for (size_t i = 0; i < ch->n_media; i++)
+        if (!memchr(ch->media[i].mid, 0, sizeof(ch->media[i].mid)) ||
+            strpbrk(ch->media[i].mid, " \r\n"))
+            return CG_EINVAL;
+    /* The first mid of the answer's group is the answerer-tagged m= line
+     * (RFC 8843 section 7.3.1): it must be the one whose transport we use. */
+    cg_dbuf_printf(out, "a=group:BUNDLE %s", ch->media[ch->bundle_tag].mid);
+    for (size_t i = 0; i < ch->n_media; i++)
+        if ((int)i != ch->bundle_tag && ch->media[i].accepted && ch->media[i].mid[0])
+            cg_dbuf_printf(out, " %s", ch->media[i].mid);
+    cg_dbuf_adds(out, "\r\n");
+    return cg_dbuf_err(out);
+}
+
 int cg_sdp_build_answer(const cg_sdp *offer, const cg_sdp_choice *ch, const cg_sdp_local *l,
                         cg_dbuf *o)
 {
@@ -1461,28 +1491,16 @@ int cg_sdp_build_answer(const cg_sdp *offer, const cg_sdp_choice *ch, const cg_s
     enum cg_sdp_setup setup = l->setup != CG_SDP_SETUP_NONE ? l->setup : ch->local_setup;
     if (setup != CG_SDP_SETUP_ACTIVE && setup != CG_SDP_SETUP_PASSIVE)
         return CG_EINVAL;
-    for (size_t i = 0; i < ch->n_media; i++) {
-        const cg_sdp_track *t = &ch->media[i];
-        /* The choice is copied around; make sure it still fits the offer
-         * and its strings before they go into the text. */
-        if (t->accepted &&
-            (t->pt < 0 || t->pt > 127 || t->rtx_pt > 127 || !t->codec[0] ||
-             strpbrk(t->codec, " \r\n") || strpbrk(t->fmtp, "\r\n") || strpbrk(t->mid, " \r\n")))
+    for (size_t i = 0; i < ch->n_media; i++)
+        if (ch->media[i].accepted && !track_ok(&ch->media[i]))
             return CG_EINVAL;
-    }
     int fam = addr_family(l->addrs[0]);
     cg_dbuf_printf(o, "v=0\r\no=- %" PRIu64 " %" PRIu64 " IN IP%d %s\r\ns=-\r\nt=0 0\r\n",
                    l->sess_id, l->sess_version, fam, l->addrs[0]);
     /* We are always reachable at our host candidates and never gather:
      * ICE-lite (RFC 8445 section 2.5). */
     cg_dbuf_adds(o, "a=ice-lite\r\n");
-    if (ch->bundle) {
-        cg_dbuf_adds(o, "a=group:BUNDLE");
-        for (size_t i = 0; i < ch->n_media; i++)
-            if (ch->media[i].accepted && ch->media[i].mid[0])
-                cg_dbuf_printf(o, " %s", ch->media[i].mid);
-        cg_dbuf_adds(o, "\r\n");
-    }
+    cg_sdp_write_bundle(o, ch);
     for (size_t i = 0; i < ch->n_media; i++) {
         const cg_sdp_media *m = offer->media[i];
         const cg_sdp_track *t = &ch->media[i];

@@ -276,6 +276,11 @@ typedef struct cg_sdp_choice {
  * a=setup:holdconn. choice is fully written in every case. */
 int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *choice, char *why, size_t why_cap);
 
+/* Appends "a=group:BUNDLE" with the accepted mids, the bundle tag first,
+ * when choice->bundle is set (nothing otherwise). For answers and ICE
+ * restart fragments. Returns 0, CG_EINVAL or the dbuf's error. */
+int cg_sdp_write_bundle(cg_dbuf *out, const cg_sdp_choice *choice);
+
 /* Our side of an answer. All pointers are borrowed for the call. */
 typedef struct cg_sdp_local {
     const char *ice_ufrag;    /* ice-chars, 4..256 */

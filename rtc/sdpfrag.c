@@ -220,7 +220,8 @@ int cg_sdpfrag_build_restart_answer(const cg_sdp_choice *ch, const char *ice_ufr
         !ch->media[ch->bundle_tag].accepted)
         return CG_EINVAL;
     for (size_t i = 0; i < ch->n_media; i++)
-        if (strpbrk(ch->media[i].mid, " \r\n"))
+        if (!memchr(ch->media[i].mid, 0, sizeof(ch->media[i].mid)) ||
+            strpbrk(ch->media[i].mid, " \r\n"))
             return CG_EINVAL;
     /* Validate the candidates before writing anything, so a refused call
      * leaves out as it was. */
@@ -233,13 +234,7 @@ int cg_sdpfrag_build_restart_answer(const cg_sdp_choice *ch, const char *ice_ufr
     }
     const cg_sdp_track *tag = &ch->media[ch->bundle_tag];
     cg_dbuf_printf(out, "a=ice-lite\r\na=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", ice_ufrag, ice_pwd);
-    if (ch->bundle) {
-        cg_dbuf_adds(out, "a=group:BUNDLE");
-        for (size_t i = 0; i < ch->n_media; i++)
-            if (ch->media[i].accepted && ch->media[i].mid[0])
-                cg_dbuf_printf(out, " %s", ch->media[i].mid);
-        cg_dbuf_adds(out, "\r\n");
-    }
+    cg_sdp_write_bundle(out, ch);
     /* RFC 8840 section 9: the m= line of a fragment is a placeholder; the
      * candidates belong to the bundle tag, identified by its mid. */
     cg_dbuf_printf(out, "m=%s 9 RTP/AVP 0\r\n", tag->kind == CG_SDP_VIDEO ? "video" : "audio");

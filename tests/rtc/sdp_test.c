@@ -150,7 +150,10 @@ static char *answer_for(const cg_sdp *offer, cg_sdp_choice *ch, const char *save
             CHECK_INT(am->n_cand, 0);
             continue;
         }
-        CHECK_STR(s->bundle[nb], t->mid);
+        bool grouped = false;
+        for (size_t b = 0; b < s->n_bundle; b++)
+            grouped |= strcmp(s->bundle[b], t->mid) == 0;
+        CHECK(grouped == ch->bundle);
         nb++;
         CHECK_INT(am->port, 8189);
         CHECK_INT(am->dir, CG_SDP_RECVONLY);
@@ -191,6 +194,8 @@ static char *answer_for(const cg_sdp *offer, cg_sdp_choice *ch, const char *save
         CHECK_INT(am->cand[1].priority, 2130706175u);
     }
     CHECK_INT(s->n_bundle, ch->bundle ? nb : 0);
+    if (s->n_bundle) /* the tag leads the group */
+        CHECK_STR(s->bundle[0], ch->media[ch->bundle_tag].mid);
     CHECK(!strstr(text, "bundle-only"));
     CHECK(!strstr(text, "goog-remb"));
     CHECK(!strstr(text, "transport-cc"));
@@ -658,6 +663,40 @@ static void test_rejected_mlines(void)
     free(obs);
 }
 
+static void test_bundle_tag(void)
+{
+    /* The BUNDLE group names video first although audio comes first in
+     * the m= order: video's m= line is the tag, its transport is used and
+     * the answer's group starts with it. */
+    size_t len;
+    char *obs = cg_test_read_file(FIX "obs_offer.sdp", &len);
+    if (!obs) {
+        CHECK(obs != NULL);
+        return;
+    }
+    char *g = strstr(obs, "a=group:BUNDLE 0 1");
+    CHECK(g != NULL);
+    if (g)
+        memcpy(g, "a=group:BUNDLE 1 0", 18);
+    cg_sdp *s = NULL;
+    CHECK_INT(cg_sdp_parse(&s, obs, len, NULL, 0), 0);
+    cg_sdp_choice ch;
+    char *ans = answer_for(s, &ch, NULL);
+    CHECK_INT(ch.bundle_tag, 1);
+    if (ans)
+        CHECK(has_line(ans, "a=group:BUNDLE 1 0"));
+    cg_dbuf d;
+    cg_dbuf_init(&d, 4096);
+    CHECK_INT(cg_sdpfrag_build_restart_answer(&ch, "nEwU", "newPassword0123456789ab", local_addrs,
+                                              1, 8189, &d),
+              0);
+    CHECK(strstr(cg_dbuf_str(&d), "a=group:BUNDLE 1 0\r\nm=video 9 RTP/AVP 0\r\na=mid:1\r\n"));
+    cg_dbuf_free(&d);
+    free(ans);
+    cg_sdp_free(s);
+    free(obs);
+}
+
 static void test_dtls_roles(void)
 {
     static const struct {
@@ -1035,6 +1074,7 @@ int main(int argc, char **argv)
     RUN(test_bad_fixtures);
     RUN(test_h264_preference);
     RUN(test_rejected_mlines);
+    RUN(test_bundle_tag);
     RUN(test_dtls_roles);
     RUN(test_syntax_errors);
     RUN(test_bounds);
