@@ -10,6 +10,7 @@
 struct cg_stream {
     char name[CG_STREAM_NAME_MAX + 1];
     void *publisher;
+    cg_stream_info info;
     cg_frame_sink sinks[MAX_SINKS];
     size_t n_sinks;
     cg_stream *next;
@@ -18,6 +19,7 @@ struct cg_stream {
 struct cg_hub {
     cg_stream *head;
     size_t count;
+    cg_hub_observer obs;
 };
 
 int cg_hub_new(cg_hub **out)
@@ -27,6 +29,14 @@ int cg_hub_new(cg_hub **out)
         return CG_ENOMEM;
     *out = h;
     return 0;
+}
+
+void cg_hub_set_observer(cg_hub *hub, const cg_hub_observer *obs)
+{
+    if (obs)
+        hub->obs = *obs;
+    else
+        memset(&hub->obs, 0, sizeof(hub->obs));
 }
 
 void cg_hub_free(cg_hub *hub)
@@ -56,7 +66,8 @@ cg_stream *cg_hub_find(cg_hub *hub, const char *name)
     return NULL;
 }
 
-int cg_hub_open(cg_hub *hub, const char *name, void *publisher, cg_stream **out)
+int cg_hub_open(cg_hub *hub, const char *name, void *publisher, const cg_stream_info *info,
+                cg_stream **out)
 {
     if (!cg_stream_name_valid(name))
         return CG_EINVAL;
@@ -67,17 +78,23 @@ int cg_hub_open(cg_hub *hub, const char *name, void *publisher, cg_stream **out)
         return CG_ENOMEM;
     memcpy(s->name, name, strlen(name) + 1);
     s->publisher = publisher;
+    if (info)
+        s->info = *info;
     cg_stream **pp = &hub->head;
     while (*pp)
         pp = &(*pp)->next;
     *pp = s;
     hub->count++;
     *out = s;
+    if (hub->obs.on_open)
+        hub->obs.on_open(hub->obs.arg, s);
     return 0;
 }
 
 void cg_hub_close(cg_hub *hub, cg_stream *s)
 {
+    if (hub->obs.on_close)
+        hub->obs.on_close(hub->obs.arg, s);
     for (cg_stream **pp = &hub->head; *pp; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -101,6 +118,13 @@ cg_stream *cg_hub_first(cg_hub *hub) { return hub->head; }
 cg_stream *cg_stream_next(cg_stream *s) { return s->next; }
 const char *cg_stream_name(const cg_stream *s) { return s->name; }
 void *cg_stream_publisher(const cg_stream *s) { return s->publisher; }
+const cg_stream_info *cg_stream_get_info(const cg_stream *s) { return &s->info; }
+
+void cg_stream_request_keyframe(cg_stream *s)
+{
+    if (s->info.request_keyframe && s->publisher)
+        s->info.request_keyframe(s->publisher);
+}
 
 int cg_stream_add_sink(cg_stream *s, const cg_frame_sink *sink)
 {

@@ -25,7 +25,27 @@ typedef struct cg_frame_sink {
     void *arg;
 } cg_frame_sink;
 
+/* What a publisher offers, given when the stream opens. */
+typedef struct cg_stream_info {
+    int has_video; /* H.264 */
+    int has_audio; /* Opus */
+    /* Ask the publisher for a keyframe (rate-limited by the publisher side);
+     * called on the media thread with the stream's publisher. May be NULL. */
+    void (*request_keyframe)(void *publisher);
+} cg_stream_info;
+
+/* Told about every stream that opens or closes (the recorder uses it to
+ * start and end broadcasts). Runs on the media thread. on_open runs once
+ * the stream is in the hub; on_close before its sinks get on_end. */
+typedef struct cg_hub_observer {
+    void (*on_open)(void *arg, cg_stream *s);
+    void (*on_close)(void *arg, cg_stream *s);
+    void *arg;
+} cg_hub_observer;
+
 int cg_hub_new(cg_hub **out);
+/* Copies obs; NULL removes it. One observer per hub. */
+void cg_hub_set_observer(cg_hub *hub, const cg_hub_observer *obs);
 /* Accepts NULL. Streams must have been closed first. */
 void cg_hub_free(cg_hub *hub);
 
@@ -36,7 +56,8 @@ int cg_stream_name_valid(const char *name);
 cg_stream *cg_hub_find(cg_hub *hub, const char *name);
 /* Creates the stream with publisher as its owner. CG_EEXIST when the name
  * already has a publisher, CG_EINVAL for a bad name, CG_ENOMEM. */
-int cg_hub_open(cg_hub *hub, const char *name, void *publisher, cg_stream **out);
+int cg_hub_open(cg_hub *hub, const char *name, void *publisher, const cg_stream_info *info,
+                cg_stream **out);
 /* Ends the stream: on_end for every sink, then frees it. */
 void cg_hub_close(cg_hub *hub, cg_stream *s);
 size_t cg_hub_count(const cg_hub *hub);
@@ -46,6 +67,9 @@ cg_stream *cg_stream_next(cg_stream *s);
 
 const char *cg_stream_name(const cg_stream *s);
 void *cg_stream_publisher(const cg_stream *s);
+const cg_stream_info *cg_stream_get_info(const cg_stream *s);
+/* Asks the publisher for a keyframe through info.request_keyframe. */
+void cg_stream_request_keyframe(cg_stream *s);
 
 /* Sinks are copied; at most 16 per stream (CG_ELIMIT). */
 int cg_stream_add_sink(cg_stream *s, const cg_frame_sink *sink);

@@ -151,6 +151,11 @@ void cg_whip_request_keyframe(cg_whip *w)
     send_rtcp(w, buf, &wr);
 }
 
+static void request_keyframe_cb(void *publisher)
+{
+    cg_whip_request_keyframe(publisher);
+}
+
 /* --- frames ------------------------------------------------------------------ */
 
 static void deliver(cg_whip *w, track *t, cg_frame *f, uint64_t now)
@@ -464,7 +469,12 @@ int cg_whip_create(cg_media *m, const cg_whip_params *p, cg_whip_created *out)
     };
     if ((rc = cg_peer_new(&w->peer, cg_media_transport(m), &pp, &whip_peer_cbs, w)) != 0)
         goto fail;
-    if ((rc = cg_hub_open(cg_media_hub(m), p->stream, w, &w->stream)) != 0)
+    cg_stream_info info = {
+        .has_video = w->video.present,
+        .has_audio = w->audio.present,
+        .request_keyframe = request_keyframe_cb,
+    };
+    if ((rc = cg_hub_open(cg_media_hub(m), p->stream, w, &info, &w->stream)) != 0)
         goto fail;
     if (cfg->dump_dir) {
         char path[1024];
