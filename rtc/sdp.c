@@ -9,9 +9,9 @@
  *
  * Attributes are dispatched through a const table; each handler knows
  * whether it is at session level (c->m == NULL) or inside an m= section.
- * Media-level ICE/DTLS values fall back to session-level ones once the
- * whole text is read, because session attributes may legally follow the
- * attributes of no m= section but must precede the first m= line. */
+ * Media-level ICE/DTLS values fall back to session-level ones in one pass
+ * after the last line (resolve()), so no handler depends on the order in
+ * which a peer writes its attributes. */
 #include "rtc/sdp.h"
 
 #include <arpa/inet.h>
