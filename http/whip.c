@@ -245,11 +245,12 @@ static int whip_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
 typedef struct session_call {
     const char *stream;
     const char *id;
-    int op; /* 0 exists, 1 delete, 2 ICE restart */
+    int op; /* 0 exists, 1 delete, 2 PATCH (ICE restart when the ufrag changes) */
     const char *if_match;
     const char *remote_ufrag, *remote_pwd;
     cg_whip_created created;
     char etag[40];
+    int restart;
     int rc;
 } session_call;
 
@@ -267,10 +268,18 @@ static void do_session(cg_media *m, void *arg)
         return;
     }
     c->rc = 0;
-    if (c->op == 1)
+    if (c->op == 1) {
         cg_whip_destroy(w);
-    else if (c->op == 2)
-        c->rc = cg_whip_ice_restart(w, c->remote_ufrag, c->remote_pwd, &c->created);
+    } else if (c->op == 2) {
+        /* RFC 9725 §4.4: a fragment carrying the current ufrag is a trickle;
+         * a new ufrag and pwd ask for an ICE restart, which needs If-Match. */
+        c->restart = c->remote_ufrag && c->remote_ufrag[0] && c->remote_pwd && c->remote_pwd[0] &&
+                     strcmp(c->remote_ufrag, cg_whip_remote_ufrag(w)) != 0;
+        if (c->restart && !c->if_match)
+            c->rc = CG_EINVAL;
+        else if (c->restart)
+            c->rc = cg_whip_ice_restart(w, c->remote_ufrag, c->remote_pwd, &c->created);
+    }
 }
 
 static int session_not_found(cg_http_resp *resp, const char *stream)
@@ -288,6 +297,10 @@ static int run_session(cg_services *svc, session_call *c, cg_http_resp *resp)
         rc = c->rc;
     if (rc == CG_ENOTFOUND)
         return session_not_found(resp, c->stream);
+    if (rc == CG_EINVAL)
+        return cg_http_problem(resp, 428, "Precondition Required",
+                               "An ICE restart must carry \"If-Match: *\" or the session's "
+                               "ETag.");
     if (rc == CG_ESTATE)
         return cg_http_problem(resp, 412, "Precondition Failed",
                                "If-Match does not match the session's current ETag %s: fetch "
@@ -345,21 +358,14 @@ static int whip_patch(cg_http_req *req, cg_http_resp *resp, void *ctx)
                                *why ? why : cg_strerror(rc));
     session_call c = {.stream = stream,
                       .id = cg_http_req_capture(req, "session"),
-                      .if_match = cg_http_req_header(req, "If-Match")};
-    int restart = frag.ice_ufrag[0] && frag.ice_pwd[0];
-    if (restart) {
-        if (!c.if_match)
-            return cg_http_problem(resp, 428, "Precondition Required",
-                                   "An ICE restart must carry \"If-Match: *\" or the session's "
-                                   "ETag.");
-        c.op = 2;
-        c.remote_ufrag = frag.ice_ufrag;
-        c.remote_pwd = frag.ice_pwd;
-    }
+                      .if_match = cg_http_req_header(req, "If-Match"),
+                      .op = 2,
+                      .remote_ufrag = frag.ice_ufrag,
+                      .remote_pwd = frag.ice_pwd};
     rc = run_session(svc, &c, resp);
     if (rc)
         return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
-    if (!restart) {
+    if (!c.restart) {
         /* ICE-lite learns the publisher's addresses from its checks
          * (peer-reflexive), so trickled candidates need no action. */
         cg_http_resp_status(resp, 204);

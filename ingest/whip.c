@@ -66,6 +66,7 @@ struct cg_whip {
     char id[CG_WHIP_ID_LEN + 1];
     char stream_name[CG_STREAM_NAME_MAX + 1];
     char etag[40];
+    char remote_ufrag[257];
     char user_agent[128];
     cg_stream *stream;
     cg_peer *peer;
@@ -440,6 +441,7 @@ int cg_whip_create(cg_media *m, const cg_whip_params *p, cg_whip_created *out)
     w->m = m;
     snprintf(w->stream_name, sizeof(w->stream_name), "%s", p->stream);
     snprintf(w->user_agent, sizeof(w->user_agent), "%s", p->user_agent ? p->user_agent : "");
+    snprintf(w->remote_ufrag, sizeof(w->remote_ufrag), "%s", p->remote_ufrag ? p->remote_ufrag : "");
     uint8_t idb[CG_WHIP_ID_LEN / 2];
     int rc = cg_random_bytes(idb, sizeof(idb));
     if (rc)
@@ -544,6 +546,7 @@ void cg_whip_close_all(cg_media *m)
 
 const char *cg_whip_stream(const cg_whip *w) { return w->stream_name; }
 const char *cg_whip_etag(const cg_whip *w) { return w->etag; }
+const char *cg_whip_remote_ufrag(const cg_whip *w) { return w->remote_ufrag; }
 uint64_t cg_whip_video_frames(const cg_whip *w) { return w->video.frames; }
 
 int cg_whip_ice_restart(cg_whip *w, const char *remote_ufrag, const char *remote_pwd,
@@ -555,6 +558,7 @@ int cg_whip_ice_restart(cg_whip *w, const char *remote_ufrag, const char *remote
     rc = cg_peer_ice_restart(w->peer, out->ufrag, out->pwd, remote_ufrag, remote_pwd);
     if (rc)
         return rc;
+    snprintf(w->remote_ufrag, sizeof(w->remote_ufrag), "%s", remote_ufrag ? remote_ufrag : "");
     make_etag(w);
     memcpy(out->id, w->id, sizeof(w->id));
     memcpy(out->etag, w->etag, sizeof(w->etag));

@@ -59,6 +59,8 @@ size_t cg_whip_count(cg_media *m);
 
 const char *cg_whip_stream(const cg_whip *w);
 const char *cg_whip_etag(const cg_whip *w);
+/* The publisher's current ICE ufrag (from the offer or the last restart). */
+const char *cg_whip_remote_ufrag(const cg_whip *w);
 /* ICE restart: new local credentials (written to out), remote ones from
  * the PATCH body. Updates the ETag. */
 int cg_whip_ice_restart(cg_whip *w, const char *remote_ufrag, const char *remote_pwd,
