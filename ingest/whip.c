@@ -11,6 +11,7 @@
  * and then advances by RTP time, so pts stay exact and monotonic. */
 #include "ingest/whip.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "core/err.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/random.h"
 #include "ingest/dump.h"
 #include "ingest/h264_depack.h"
@@ -58,6 +60,9 @@ typedef struct track {
     uint64_t first_frame_us, last_frame_us;
     uint64_t last_key_us, key_interval_us;
     uint64_t unknown_pt, rtx_errors, rtp_errors;
+    /* this stream's series in /metrics and what was added to them */
+    cg_metric *m_received, *m_lost, *m_recovered;
+    uint64_t synced_received, synced_lost, synced_recovered;
 } track;
 
 struct cg_whip {
@@ -80,14 +85,111 @@ struct cg_whip {
     int have_epoch;
     uint64_t epoch_wall_us;
     uint64_t created_us, created_wall_us, connected_us;
+    uint64_t first_key_us; /* first complete keyframe delivered (monotonic) */
     uint64_t sr_count;
     cg_dump *dump;
+    char ice_ufrag[9];
+    cg_metric *m_frames;
+    uint64_t synced_stun_bad, synced_srtp_auth;
 };
 
 /* The media thread owns the list; see cg_media_whips(). */
 static cg_whip **whip_list(cg_media *m) { return (cg_whip **)cg_media_whips(m); }
 
 static void session_timer_cb(cg_loop *loop, void *arg);
+
+/* --- metrics ------------------------------------------------------------------
+ * Process-wide families in the registry (core/metrics.h), registered once.
+ * Nothing is counted twice per packet: the session timer adds what the
+ * receivers and the peer counted since its last tick (about once a second),
+ * and once more when the session ends, so /metrics and the stream JSON
+ * agree. Video frames are counted as they are delivered (one atomic add). */
+
+static struct {
+    cg_metric *sessions, *sessions_total, *dtls_failures, *stun_bad_integrity;
+    cg_metric *srtp_auth_failures, *rtp_received, *rtp_lost, *rtp_recovered, *video_frames;
+} g_metrics;
+
+static const struct metric_def {
+    cg_metric **handle;
+    int gauge;
+    const char *name, *help, *labels;
+} metric_defs[] = {
+    {&g_metrics.sessions, 1, "clipgate_whip_sessions", "WHIP publishing sessions open now", NULL},
+    {&g_metrics.sessions_total, 0, "clipgate_whip_sessions_total",
+     "WHIP publishing sessions created", NULL},
+    {&g_metrics.dtls_failures, 0, "clipgate_dtls_failures_total",
+     "sessions ended because DTLS failed (fingerprint mismatch, alert, timeout)", NULL},
+    {&g_metrics.stun_bad_integrity, 0, "clipgate_stun_bad_integrity_total",
+     "STUN requests for a session ignored for a wrong MESSAGE-INTEGRITY", NULL},
+    {&g_metrics.srtp_auth_failures, 0, "clipgate_srtp_auth_failures_total",
+     "SRTP/SRTCP packets from a session's address dropped for a failed auth tag", NULL},
+    {&g_metrics.rtp_received, 0, "clipgate_rtp_packets_received_total",
+     "RTP packets received from publishers", "stream,kind"},
+    {&g_metrics.rtp_lost, 0, "clipgate_rtp_packets_lost_total",
+     "RTP packets given up as lost (after NACKs)", "stream,kind"},
+    {&g_metrics.rtp_recovered, 0, "clipgate_rtp_packets_recovered_total",
+     "RTP packets recovered by NACK or RTX", "stream,kind"},
+    {&g_metrics.video_frames, 0, "clipgate_video_frames_total",
+     "video frames (access units) received from publishers", "stream"},
+};
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void metrics_register(void)
+{
+    for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++) {
+        const struct metric_def *d = &metric_defs[i];
+        int rc = d->gauge ? cg_metrics_gauge(d->handle, d->name, d->help, d->labels)
+                          : cg_metrics_counter(d->handle, d->name, d->help, d->labels);
+        if (rc)
+            cg_warn("media", "metric %s not registered: %s", d->name, cg_strerror(rc));
+    }
+}
+
+/* A series that cannot be created stays NULL and is not counted. */
+static void metrics_attach(cg_whip *w)
+{
+    track *ts[2] = {&w->video, &w->audio};
+    for (int i = 0; i < 2; i++) {
+        track *t = ts[i];
+        if (!t->present)
+            continue;
+        const char *kind = t->kind == CG_MEDIA_VIDEO ? "video" : "audio";
+        cg_metric_labels(g_metrics.rtp_received, &t->m_received, w->stream_name, kind, NULL);
+        cg_metric_labels(g_metrics.rtp_lost, &t->m_lost, w->stream_name, kind, NULL);
+        cg_metric_labels(g_metrics.rtp_recovered, &t->m_recovered, w->stream_name, kind, NULL);
+    }
+    if (w->video.present)
+        cg_metric_labels(g_metrics.video_frames, &w->m_frames, w->stream_name, NULL);
+}
+
+static void add_delta(cg_metric *m, uint64_t value, uint64_t *synced)
+{
+    if (value > *synced) {
+        cg_metric_add(m, value - *synced);
+        *synced = value;
+    }
+}
+
+static void metrics_sync(cg_whip *w)
+{
+    track *ts[2] = {&w->video, &w->audio};
+    for (int i = 0; i < 2; i++) {
+        track *t = ts[i];
+        if (!t->present)
+            continue;
+        cg_rtp_recv_stats rs;
+        cg_rtp_recv_get_stats(t->recv, &rs);
+        add_delta(t->m_received, rs.packets, &t->synced_received);
+        add_delta(t->m_lost, rs.lost, &t->synced_lost);
+        add_delta(t->m_recovered, rs.recovered, &t->synced_recovered);
+    }
+    cg_peer_stats ps;
+    cg_peer_get_stats(w->peer, &ps);
+    add_delta(g_metrics.stun_bad_integrity, ps.stun_bad_auth, &w->synced_stun_bad);
+    add_delta(g_metrics.srtp_auth_failures, ps.srtp_auth_fail, &w->synced_srtp_auth);
+}
 
 /* --- RTCP out ---------------------------------------------------------------- */
 
@@ -180,6 +282,8 @@ static void deliver(cg_whip *w, track *t, cg_frame *f, uint64_t now)
     f->wall_us = w->epoch_wall_us + (uint64_t)(pts > 0 ? pts : 0) * 1000000u / t->clock;
     t->frames++;
     t->bytes += f->len;
+    if (t->kind == CG_MEDIA_VIDEO)
+        cg_metric_inc(w->m_frames);
     if (!t->first_frame_us)
         t->first_frame_us = now;
     t->last_frame_us = now;
@@ -188,6 +292,8 @@ static void deliver(cg_whip *w, track *t, cg_frame *f, uint64_t now)
             t->key_interval_us = now - t->last_key_us;
         t->last_key_us = now;
         t->keyframes++;
+        if (!w->first_key_us)
+            w->first_key_us = now;
     }
     cg_stream_publish(w->stream, f);
     if (w->dump)
@@ -261,6 +367,7 @@ static void session_timer_cb(cg_loop *loop, void *arg)
     }
     if (now >= w->next_rr_us) {
         w->next_rr_us = now + RR_INTERVAL_US;
+        metrics_sync(w);
         if (cg_peer_connected(w->peer)) {
             uint8_t buf[RTCP_MAX + 64];
             cg_wr wr;
@@ -357,6 +464,8 @@ static void on_closed(void *owner, int reason)
     cg_whip *w = owner;
     cg_info(w->stream_name, "publisher gone (%s)",
             reason == CG_PEER_CLOSED_CONSENT ? "ICE consent expired" : "DTLS failed");
+    if (reason == CG_PEER_CLOSED_DTLS)
+        cg_metric_inc(g_metrics.dtls_failures);
     cg_whip_destroy(w);
 }
 
@@ -489,6 +598,11 @@ int cg_whip_create(cg_media *m, const cg_whip_params *p, cg_whip_created *out)
     rearm(w);
     memcpy(out->id, w->id, sizeof(w->id));
     memcpy(out->etag, w->etag, sizeof(w->etag));
+    snprintf(w->ice_ufrag, sizeof(w->ice_ufrag), "%s", out->ufrag);
+    pthread_once(&metrics_once, metrics_register);
+    metrics_attach(w);
+    cg_metric_inc(g_metrics.sessions);
+    cg_metric_inc(g_metrics.sessions_total);
     cg_info(w->stream_name, "WHIP session %s created", w->id);
     return 0;
 fail:
@@ -530,6 +644,8 @@ void cg_whip_destroy(cg_whip *w)
     }
     cg_info(w->stream_name, "WHIP session %s ended: %llu video frames, %llu audio frames", w->id,
             (unsigned long long)w->video.frames, (unsigned long long)w->audio.frames);
+    metrics_sync(w);
+    cg_metric_sub(g_metrics.sessions, 1);
     cg_hub_close(cg_media_hub(w->m), w->stream);
     cg_peer_free(w->peer);
     cg_dump_free(w->dump);
@@ -560,6 +676,7 @@ int cg_whip_ice_restart(cg_whip *w, const char *remote_ufrag, const char *remote
         return rc;
     snprintf(w->remote_ufrag, sizeof(w->remote_ufrag), "%s", remote_ufrag ? remote_ufrag : "");
     make_etag(w);
+    snprintf(w->ice_ufrag, sizeof(w->ice_ufrag), "%s", out->ufrag);
     memcpy(out->id, w->id, sizeof(w->id));
     memcpy(out->etag, w->etag, sizeof(w->etag));
     return 0;
@@ -613,6 +730,9 @@ void cg_whip_describe(const cg_whip *w, json_t *obj)
     uint64_t now = cg_now_us();
     json_object_set_new(obj, "state", json_string(cg_peer_connected(w->peer) ? "live" : "connecting"));
     json_object_set_new(obj, "session", json_string(w->id));
+    /* Not a secret (STUN carries it in clear); lets an operator match
+     * checks in a packet capture to this session. */
+    json_object_set_new(obj, "ice_ufrag", json_string(w->ice_ufrag));
     struct sockaddr_storage a;
     if (cg_peer_remote_addr(w->peer, &a) == 0) {
         char s[64];
@@ -629,6 +749,15 @@ void cg_whip_describe(const cg_whip *w, json_t *obj)
                         json_string(ps.srtp_profile == 7   ? "AEAD_AES_128_GCM"
                                     : ps.srtp_profile == 1 ? "AES_CM_128_HMAC_SHA1_80"
                                                            : "none"));
+    /* Startup latency as the publisher sees it: from the WHIP POST (the
+     * session is created while the request is answered) to ICE+DTLS
+     * connected, and to the first keyframe a viewer could start on. */
+    if (ps.connected_at_us >= w->created_us)
+        json_object_set_new(obj, "connect_ms",
+                            json_real((ps.connected_at_us - w->created_us) / 1e3));
+    if (w->first_key_us)
+        json_object_set_new(obj, "first_keyframe_ms",
+                            json_real((w->first_key_us - w->created_us) / 1e3));
     json_object_set_new(obj, "srtp_auth_failures", json_integer((json_int_t)ps.srtp_auth_fail));
     json_object_set_new(obj, "stun_bad_integrity", json_integer((json_int_t)ps.stun_bad_auth));
     json_object_set_new(obj, "keyframe_requests", json_integer((json_int_t)w->keyframe_requests));
