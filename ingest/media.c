@@ -1,15 +1,31 @@
 #include "ingest/media.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "ingest/whip.h"
 
 #define MEDIA_POSTS 4096
 #define MAX_PUBLIC_IPS 8
+#define STATS_INTERVAL_US 1000000u
+
+/* Datagrams the transport drops before any session sees them, by reason
+ * (clipgate_udp_dropped_total{reason}). */
+static const struct drop_reason {
+    const char *reason;
+    size_t offset; /* of the counter in cg_transport_stats */
+} drop_reasons[] = {
+    {"unauthenticated", offsetof(cg_transport_stats, unauthenticated_addr)},
+    {"unknown", offsetof(cg_transport_stats, unknown_class)},
+    {"no_session", offsetof(cg_transport_stats, no_peer)},
+};
+#define N_DROP_REASONS (sizeof(drop_reasons) / sizeof(drop_reasons[0]))
 
 struct cg_media {
     cg_media_cfg cfg;
@@ -23,6 +39,9 @@ struct cg_media {
     struct cg_whip *whips;
     pthread_t thread;
     int thread_started;
+    cg_timer stats_timer;
+    cg_metric *dropped[N_DROP_REASONS];
+    uint64_t dropped_synced[N_DROP_REASONS];
 };
 
 typedef struct call {
@@ -61,6 +80,40 @@ int cg_media_call(cg_media *m, cg_media_fn fn, void *arg)
     pthread_mutex_destroy(&c.mu);
     pthread_cond_destroy(&c.cv);
     return rc;
+}
+
+static uint64_t stat_at(const cg_transport_stats *st, size_t offset)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)st + offset, sizeof(v));
+    return v;
+}
+
+/* Copies the transport's drop counters into /metrics once a second. */
+static void stats_timer_cb(cg_loop *loop, void *arg)
+{
+    cg_media *m = arg;
+    cg_transport_stats st;
+    cg_transport_get_stats(m->transport, &st);
+    for (size_t i = 0; i < N_DROP_REASONS; i++) {
+        uint64_t v = stat_at(&st, drop_reasons[i].offset);
+        if (v > m->dropped_synced[i]) {
+            cg_metric_add(m->dropped[i], v - m->dropped_synced[i]);
+            m->dropped_synced[i] = v;
+        }
+    }
+    cg_loop_timer_set(loop, &m->stats_timer, cg_now_us() + STATS_INTERVAL_US, stats_timer_cb, m);
+}
+
+static void metrics_init(cg_media *m)
+{
+    cg_metric *fam;
+    int rc = cg_metrics_counter(&fam, "clipgate_udp_dropped_total",
+                                "media datagrams dropped before reaching a session", "reason");
+    for (size_t i = 0; rc == 0 && i < N_DROP_REASONS; i++)
+        rc = cg_metric_labels(fam, &m->dropped[i], drop_reasons[i].reason, NULL);
+    if (rc)
+        cg_warn("media", "UDP drop metrics unavailable: %s", cg_strerror(rc));
 }
 
 static void *media_thread(void *arg)
@@ -104,6 +157,9 @@ int cg_media_new(cg_media **out, const cg_media_cfg *cfg)
         goto fail;
     if ((rc = cg_hub_new(&m->hub)) != 0)
         goto fail;
+    metrics_init(m);
+    /* Armed before the thread starts, so no other thread touches the loop. */
+    cg_loop_timer_set(m->loop, &m->stats_timer, cg_now_us() + STATS_INTERVAL_US, stats_timer_cb, m);
     if (pthread_create(&m->thread, NULL, media_thread, m) != 0) {
         rc = CG_EIO;
         goto fail;
@@ -119,6 +175,7 @@ fail:
 static void shutdown_sessions(cg_media *m, void *arg)
 {
     cg_whip_close_all(m);
+    cg_loop_timer_cancel(m->loop, &m->stats_timer);
 }
 
 void cg_media_free(cg_media *m)
