@@ -295,17 +295,18 @@ static int run_session(cg_services *svc, session_call *c, cg_http_resp *resp)
     int rc = cg_media_call(svc->media, do_session, c);
     if (rc == 0)
         rc = c->rc;
+    /* The error code is returned even after a problem is written: callers
+     * answer 200/204 only on 0. */
     if (rc == CG_ENOTFOUND)
-        return session_not_found(resp, c->stream);
-    if (rc == CG_EINVAL)
-        return cg_http_problem(resp, 428, "Precondition Required",
-                               "An ICE restart must carry \"If-Match: *\" or the session's "
-                               "ETag.");
-    if (rc == CG_ESTATE)
-        return cg_http_problem(resp, 412, "Precondition Failed",
-                               "If-Match does not match the session's current ETag %s: fetch "
-                               "the current state or restart ICE without a stale ETag.",
-                               c->etag);
+        session_not_found(resp, c->stream);
+    else if (rc == CG_EINVAL)
+        cg_http_problem(resp, 428, "Precondition Required",
+                        "An ICE restart must carry \"If-Match: *\" or the session's ETag.");
+    else if (rc == CG_ESTATE)
+        cg_http_problem(resp, 412, "Precondition Failed",
+                        "If-Match does not match the session's current ETag %s: fetch the "
+                        "current state or restart ICE without a stale ETag.",
+                        c->etag);
     return rc;
 }
 
