@@ -339,7 +339,8 @@ static void handle_dtls(cg_peer *peer, uint8_t *p, size_t n, uint64_t now)
     peer->stats.dtls_in++;
     int rc = cg_dtls_feed(peer->dtls, p, n, now);
     flush_dtls(peer);
-    if (rc == CG_EAUTH || rc == CG_EPROTO || check_dtls(peer, now) != 0) {
+    /* check_dtls first: it logs why a failed handshake failed. */
+    if (check_dtls(peer, now) != 0 || rc == CG_EAUTH || rc == CG_EPROTO) {
         peer_close(peer, CG_PEER_CLOSED_DTLS);
         return;
     }
