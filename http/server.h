@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 
 typedef struct cg_http_server cg_http_server;
@@ -144,6 +145,9 @@ int cg_http_pct_decode(const char *in, size_t len, bool plus_space, char *out, s
  * decodes its first value into out. Returns 0, CG_ENOTFOUND, CG_EPROTO
  * (that pair's encoding is bad) or CG_ENOSPC. */
 int cg_http_query_get(const char *query, const char *name, char *out, size_t cap, size_t *outlen);
+/* Reads decimal digits at r into *v (*any: at least one digit). Returns 0,
+ * or CG_EPROTO on overflow. */
+int cg_http_rd_digits(cg_rd *r, uint64_t *v, bool *any);
 /* Parses a Range header against a body of size bytes (RFC 9110 14.2).
  * Returns 0 with the range in *start and *len, CG_ERANGE (unsatisfiable: 416),
  * CG_EUNSUPP (several ranges or another unit: serve the whole body) or
