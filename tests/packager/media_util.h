@@ -21,7 +21,7 @@
 
 #define MU_WALL_BASE 1700000000000000ull /* synthetic capture clock origin */
 
-static int mu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int mu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -29,13 +29,13 @@ static int mu_rm_one(const char *path, const struct stat *st, int flag, struct F
     return remove(path);
 }
 
-static void mu_rm_rf(const char *path)
+static inline void mu_rm_rf(const char *path)
 {
     nftw(path, mu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Makes a scratch directory; out holds at least 256 bytes. */
-static int mu_tmpdir(char *out, size_t cap, const char *tag)
+static inline int mu_tmpdir(char *out, size_t cap, const char *tag)
 {
     const char *t = getenv("TMPDIR");
     snprintf(out, cap, "%s/cg-%s-XXXXXX", t && t[0] ? t : "/tmp", tag);
@@ -44,7 +44,7 @@ static int mu_tmpdir(char *out, size_t cap, const char *tag)
 
 /* Runs a shell command; captures stdout+stderr into out (NUL-terminated).
  * Returns the exit status, or -1. */
-static int mu_run(const char *cmd, char *out, size_t cap)
+static inline int mu_run(const char *cmd, char *out, size_t cap)
 {
     char full[8192];
     snprintf(full, sizeof(full), "%s 2>&1", cmd);
@@ -68,7 +68,7 @@ static int mu_run(const char *cmd, char *out, size_t cap)
 /* H.264 Constrained Baseline 640x360 30 fps with a keyframe every gop
  * frames, plus Opus 48 kHz stereo 20 ms frames (a sine, so a decoder has
  * real signal), `seconds` long, into path (mp4). what: "av", "v" or "a". */
-static int mu_make_media(const char *path, int gop, int seconds, const char *what)
+static inline int mu_make_media(const char *path, int gop, int seconds, const char *what)
 {
     char cmd[2048];
     const char *v = "-f lavfi -i testsrc2=size=640x360:rate=30";
@@ -95,7 +95,7 @@ typedef void (*mu_frame_fn)(void *arg, cg_frame *f);
  * h264_mp4toannexb filter does that), pts on one epoch for both tracks
  * (the earliest start), at 90000 for video and 48000 for Opus, wall_us
  * synthetic. Returns the number of frames, or -1. */
-static int mu_feed(const char *path, mu_frame_fn fn, void *arg)
+static inline int mu_feed(const char *path, mu_frame_fn fn, void *arg)
 {
     AVFormatContext *ic = NULL;
     if (avformat_open_input(&ic, path, NULL, NULL) < 0)
@@ -185,7 +185,7 @@ static int mu_feed(const char *path, mu_frame_fn fn, void *arg)
 }
 
 /* Writes bytes to dir/name. */
-static int mu_write(const char *dir, const char *name, const void *p, size_t n)
+static inline int mu_write(const char *dir, const char *name, const void *p, size_t n)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -198,7 +198,7 @@ static int mu_write(const char *dir, const char *name, const void *p, size_t n)
 }
 
 /* Appends the file at path to f. */
-static int mu_append(FILE *f, const char *path)
+static inline int mu_append(FILE *f, const char *path)
 {
     FILE *in = fopen(path, "rb");
     if (!in)
@@ -214,7 +214,7 @@ static int mu_append(FILE *f, const char *path)
 }
 
 /* Concatenates the files a (may be NULL) and b into out. */
-static int mu_concat(const char *a, const char *b, const char *out)
+static inline int mu_concat(const char *a, const char *b, const char *out)
 {
     FILE *f = fopen(out, "wb");
     if (!f)
@@ -224,7 +224,7 @@ static int mu_concat(const char *a, const char *b, const char *out)
 }
 
 /* Finds `key=` at the start of a line of ffprobe's key=value output. */
-static const char *mu_find(const char *text, const char *key)
+static inline const char *mu_find(const char *text, const char *key)
 {
     size_t kl = strlen(key);
     for (const char *p = text; p && *p;) {
@@ -238,7 +238,7 @@ static const char *mu_find(const char *text, const char *key)
 }
 
 /* Its value as a number; NAN if absent or N/A. */
-static double mu_field(const char *text, const char *key)
+static inline double mu_field(const char *text, const char *key)
 {
     const char *v = mu_find(text, key);
     if (!v || strncmp(v, "N/A", 3) == 0)
@@ -247,7 +247,7 @@ static double mu_field(const char *text, const char *key)
 }
 
 /* Its value as a string (up to the end of the line). */
-static void mu_field_str(const char *text, const char *key, char *out, size_t cap)
+static inline void mu_field_str(const char *text, const char *key, char *out, size_t cap)
 {
     const char *v = mu_find(text, key);
     size_t n = v ? strcspn(v, "\r\n") : 0;
@@ -260,7 +260,7 @@ static void mu_field_str(const char *text, const char *key, char *out, size_t ca
 
 /* Decodes a file (or playlist) completely; returns the exit status and
  * puts ffmpeg's error output into err. */
-static int mu_decode(const char *path, char *err, size_t cap)
+static inline int mu_decode(const char *path, char *err, size_t cap)
 {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd),
@@ -270,32 +270,46 @@ static int mu_decode(const char *path, char *err, size_t cap)
     return mu_run(cmd, err, cap);
 }
 
-/* ffprobe one stream (v or a) of a file: codec, start, size and frame
- * count, as key=value lines. One ffprobe run serves both streams: the
- * first call on a path runs it, the second reuses its output. */
-static int mu_probe_stream(const char *path, char sel, char *out, size_t cap)
+/* ffprobe a whole file in one run (each run costs a process start):
+ * every decoded frame's media type and key flag, then each stream's codec,
+ * start and size, as key=value lines; a stream's lines start with
+ * codec_name. Decoding errors, if any, are in the text too. */
+static inline int mu_probe(const char *path, char *out, size_t cap)
 {
-    static char last_path[1024], last_out[8192];
-    static int last_rc;
-    if (strcmp(path, last_path) != 0) {
-        char cmd[2048];
-        snprintf(cmd, sizeof(cmd),
-                 "ffprobe -v error -show_entries "
-                 "stream=codec_type,codec_name,start_time,nb_read_frames,width,height "
-                 "-count_frames -of default=nw=1 '%s'",
-                 path);
-        last_rc = mu_run(cmd, last_out, sizeof(last_out));
-        snprintf(last_path, sizeof(last_path), "%s", path);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "ffprobe -v error -show_entries "
+             "frame=media_type,key_frame:stream=codec_type,codec_name,start_time,width,height "
+             "-of default=nw=1 '%s'",
+             path);
+    return mu_run(cmd, out, cap);
+}
+
+/* From mu_probe's text: how many frames of one type (v or a) were
+ * decoded, and the key flag of the first one (-1 if none). */
+static inline int mu_frames(const char *probe, char sel, int *first_key)
+{
+    const char *want = sel == 'v' ? "media_type=video\nkey_frame=" : "media_type=audio\nkey_frame=";
+    size_t wl = strlen(want);
+    int n = 0;
+    *first_key = -1;
+    for (const char *p = strstr(probe, want); p; p = strstr(p + wl, want)) {
+        if (n++ == 0)
+            *first_key = p[wl] == '1';
     }
-    /* Each stream's lines start with codec_name; find ours by codec_type. */
+    return n;
+}
+
+/* The lines of one stream (v or a) out of mu_probe's text. */
+static inline void mu_stream(const char *probe, char sel, char *out, size_t cap)
+{
     const char *want = sel == 'v' ? "codec_type=video" : "codec_type=audio";
-    const char *p = strstr(last_out, want);
+    const char *p = strstr(probe, want);
     out[0] = '\0';
     if (!p)
-        return last_rc ? last_rc : -1;
-    /* The section runs from the previous "codec_name=" to the next one. */
+        return;
     const char *begin = p;
-    while (begin > last_out && strncmp(begin, "codec_name=", 11) != 0)
+    while (begin > probe && strncmp(begin, "codec_name=", 11) != 0)
         begin--;
     const char *end = strstr(p, "codec_name=");
     size_t n = end ? (size_t)(end - begin) : strlen(begin);
@@ -303,20 +317,32 @@ static int mu_probe_stream(const char *path, char sel, char *out, size_t cap)
         n = cap - 1;
     memcpy(out, begin, n);
     out[n] = '\0';
-    return last_rc;
 }
 
-/* key_frame flag of the first decoded video frame (-1 if none). */
-static int mu_first_key(const char *path)
+/* Seconds covered by a file's video packets: from the first pts to the
+ * last pts plus its duration (a picture held over a gap counts in full). */
+static inline double mu_video_span(const char *path)
 {
-    char cmd[2048], out[256];
+    char cmd[2048];
+    static char out[1 << 16];
     snprintf(cmd, sizeof(cmd),
-             "ffprobe -v error -select_streams v -read_intervals %%+#1 -show_entries "
-             "frame=key_frame -of csv=p=0 '%s'",
+             "ffprobe -v error -select_streams v -show_entries packet=pts_time,duration_time "
+             "-of csv=p=0 '%s'",
              path);
-    if (mu_run(cmd, out, sizeof(out)) != 0)
+    if (mu_run(cmd, out, sizeof(out)) != 0 || !out[0])
         return -1;
-    return out[0] == '1' ? 1 : out[0] == '0' ? 0 : -1;
+    double first = strtod(out, NULL), last = 0, dur = 0;
+    for (char *line = out; line && *line;) {
+        char *comma = strchr(line, ',');
+        if (comma) {
+            last = strtod(line, NULL);
+            dur = strtod(comma + 1, NULL);
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return last + dur - first;
 }
 
 #endif
