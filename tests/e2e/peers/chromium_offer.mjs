@@ -2,7 +2,8 @@
 // Chromium WHIP publisher (RFC 9725): fake camera + microphone, sendonly.
 //
 // Usage: node chromium_offer.mjs [--offer-only | --sdpfrag | --answer-cmd CMD]
-//                                [--token T] [--duration S] WHIP_URL
+//                                [--token T] [--duration S] [--no-prefer-h264]
+//                                WHIP_URL
 //
 // With --offer-only it prints the SDP offer after ICE gathering completed
 // (the non-trickle shape WHIP clients POST) and exits; this is how
@@ -14,7 +15,20 @@
 // exits 0 if Chromium took the answer (tests/e2e/peers/check_answers.sh).
 // Otherwise the
 // offer is POSTed from Node (no CORS involved), the answer applied in the
-// page, media flows for --duration seconds and the session is DELETEd.
+// page, media flows for --duration seconds from the moment the peer
+// connection is connected, the tracks are taken off the senders, and the
+// session is DELETEd (which must answer 200). It then prints one JSON line:
+//
+//   {"peer": "chromium", "video_frames_sent": N, "audio_frames_sent": M,
+//    "video_frames_encoded": E, "video_packets_sent": P,
+//    "audio_packets_sent": Q, "width": W, "height": H, "codec": "video/H264",
+//    "location": URL, "delete_status": 200}
+//
+// from getStats: framesSent of the video outbound-rtp, and packetsSent of
+// the audio one (one 20 ms Opus frame per packet). When publishing, H.264
+// with packetization-mode=1 is put first with setCodecPreferences (what a
+// WHIP page for an H.264 gateway does); --no-prefer-h264 keeps Chromium's
+// default order (VP8 first), as in the captured offer.
 //
 // Chromium is Debian's; --allow-loopback-in-peer-connection is what makes it
 // gather candidates on 127.0.0.1 inside a loopback-only network namespace.
@@ -35,7 +49,10 @@ const FLAGS = [
 ];
 
 function parseArgs(argv) {
-  const a = { offerOnly: false, sdpfrag: false, answerCmd: null, token: null, duration: 10, url: null };
+  const a = {
+    offerOnly: false, sdpfrag: false, answerCmd: null, token: null, duration: 10, url: null,
+    preferH264: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--offer-only') a.offerOnly = true;
@@ -43,25 +60,38 @@ function parseArgs(argv) {
     else if (v === '--answer-cmd') a.answerCmd = argv[++i];
     else if (v === '--token') a.token = argv[++i];
     else if (v === '--duration') a.duration = Number(argv[++i]);
+    else if (v === '--no-prefer-h264') a.preferH264 = false;
     else a.url = v;
   }
   if (!a.url) {
-    console.error('usage: chromium_offer.mjs [--offer-only | --sdpfrag | --answer-cmd CMD] [--token T] [--duration S] WHIP_URL');
+    console.error('usage: chromium_offer.mjs [--offer-only | --sdpfrag | --answer-cmd CMD] [--token T] [--duration S] [--no-prefer-h264] WHIP_URL');
     process.exit(2);
   }
   return a;
 }
 
 // Runs in the page: builds the sendonly peer connection and waits for ICE
-// gathering so the offer carries every candidate.
-async function pageOffer() {
+// gathering so the offer carries every candidate. With preferH264 the video
+// transceiver offers H.264 packetization-mode=1 (constrained baseline
+// first) and its RTX only.
+async function pageOffer(preferH264) {
   const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
   const pc = new RTCPeerConnection();
   window.cgPc = pc;
   const cands = [];
   pc.onicecandidate = (e) => { if (e.candidate) cands.push([e.candidate.sdpMid, e.candidate.candidate]); };
-  for (const track of stream.getTracks())
-    pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  for (const track of stream.getTracks()) {
+    const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    if (preferH264 && track.kind === 'video') {
+      const caps = RTCRtpSender.getCapabilities('video').codecs;
+      const h264 = caps.filter((c) => c.mimeType === 'video/H264'
+        && /packetization-mode=1/.test(c.sdpFmtpLine || ''));
+      const rank = (c) => (/profile-level-id=42e0/.test(c.sdpFmtpLine) ? 0 : 1);
+      h264.sort((x, y) => rank(x) - rank(y));
+      if (!h264.length) throw new Error('this Chromium cannot send H.264 (packetization-mode=1)');
+      t.setCodecPreferences([...h264, ...caps.filter((c) => c.mimeType === 'video/rtx')]);
+    }
+  }
   await pc.setLocalDescription(await pc.createOffer());
   if (pc.iceGatheringState !== 'complete') {
     await new Promise((resolve) => {
@@ -84,6 +114,50 @@ function buildSdpfrag(offer, cands) {
     lines.push('a=end-of-candidates');
   }
   return lines.join('\r\n') + '\r\n';
+}
+
+// Runs in the page: resolves once the peer connection is connected (ICE
+// and DTLS), rejects if it fails or takes longer than ms.
+function pageConnected(ms) {
+  const pc = window.cgPc;
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pc.connectionState === 'connected') resolve();
+      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed')
+        reject(new Error(`peer connection ${pc.connectionState}`));
+    };
+    pc.addEventListener('connectionstatechange', check);
+    setTimeout(() => reject(new Error(`not connected after ${ms} ms (${pc.connectionState})`)), ms);
+    check();
+  });
+}
+
+// Runs in the page: takes the tracks off the senders so the counters stop,
+// waits for the last packets to leave, and reads the outbound-rtp stats.
+async function pageStopAndCount(settleMs) {
+  const pc = window.cgPc;
+  for (const s of pc.getSenders()) await s.replaceTrack(null);
+  await new Promise((r) => setTimeout(r, settleMs));
+  const report = await pc.getStats();
+  const out = {};
+  const codecs = {};
+  report.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+  report.forEach((s) => {
+    if (s.type !== 'outbound-rtp') return;
+    if (s.kind === 'video') {
+      out.video_frames_sent = s.framesSent;
+      out.video_frames_encoded = s.framesEncoded;
+      out.video_packets_sent = s.packetsSent;
+      out.width = s.frameWidth;
+      out.height = s.frameHeight;
+      out.codec = codecs[s.codecId];
+    } else if (s.kind === 'audio') {
+      out.audio_frames_sent = s.packetsSent;
+      out.audio_packets_sent = s.packetsSent;
+      out.audio_codec = codecs[s.codecId];
+    }
+  });
+  return out;
 }
 
 // Runs in the page after setRemoteDescription: what the sender will use.
@@ -110,7 +184,8 @@ async function main() {
     // is served by Playwright's router, so no server has to listen.
     await page.route('http://localhost/**', (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>whip</title>' }));
     await page.goto('http://localhost/');
-    const { sdp, cands } = await page.evaluate(pageOffer);
+    const publishing = !args.offerOnly && !args.sdpfrag && !args.answerCmd;
+    const { sdp, cands } = await page.evaluate(pageOffer, publishing && args.preferH264);
     if (args.offerOnly) {
       process.stdout.write(sdp);
       return;
@@ -130,13 +205,23 @@ async function main() {
     const headers = { 'Content-Type': 'application/sdp' };
     if (args.token) headers.Authorization = `Bearer ${args.token}`;
     const resp = await fetch(args.url, { method: 'POST', headers, body: sdp });
-    if (resp.status !== 201) throw new Error(`WHIP POST answered ${resp.status}, expected 201`);
+    if (resp.status !== 201) {
+      throw new Error(`WHIP POST answered ${resp.status}, expected 201: ${await resp.text()}`);
+    }
     const session = new URL(resp.headers.get('location'), args.url).toString();
     const answer = await resp.text();
     await page.evaluate((a) => window.cgPc.setRemoteDescription({ type: 'answer', sdp: a }), answer);
+    await page.evaluate(pageConnected, 15000);
     await new Promise((r) => setTimeout(r, args.duration * 1000));
+    const sent = await page.evaluate(pageStopAndCount, 700);
     const del = { method: 'DELETE', headers: args.token ? { Authorization: `Bearer ${args.token}` } : {} };
-    await fetch(session, del);
+    const dresp = await fetch(session, del);
+    console.log(JSON.stringify({
+      peer: 'chromium', ...sent, location: session, delete_status: dresp.status,
+    }));
+    if (dresp.status !== 200) {
+      throw new Error(`WHIP DELETE answered ${dresp.status}, expected 200: ${await dresp.text()}`);
+    }
   } finally {
     await browser.close();
   }
