@@ -26,6 +26,8 @@
 #include "http/server.h"
 #include "http/services.h"
 #include "ingest/media.h"
+#include "packager/recorder.h"
+#include "storage/fs.h"
 
 #define EXIT_CONFIG 2
 
@@ -35,8 +37,10 @@ typedef struct cg_app {
     cg_config cfg;
     cg_http_server *http;
     cg_media *media; /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
-    cg_services svc; /* what HTTP handlers reach */
-    /* To add: the packager and clip workers, and the WebSocket events
+    cg_storage *storage;   /* the data dir: recordings and their indexes */
+    cg_recorder *recorder; /* a broadcast per stream, recordings, retention */
+    cg_services svc;       /* what HTTP handlers reach */
+    /* To add: the clip workers, and the WebSocket events
      * server (:events-port), each with a create step in app_init() and a
      * stop step in app_stop(). */
 } cg_app;
@@ -85,6 +89,11 @@ static void display_host(const cg_config *cfg, char *out, size_t n)
     snprintf(out, n, strchr(h, ':') ? "[%s]" : "%s", h);
 }
 
+static void attach_recorder(cg_media *m, void *arg)
+{
+    cg_recorder_attach(arg, cg_media_hub(m));
+}
+
 static int app_init(cg_app *app, char *err, size_t errlen)
 {
     const cg_config *cfg = &app->cfg;
@@ -106,15 +115,33 @@ static int app_init(cg_app *app, char *err, size_t errlen)
                  rc == CG_EIO ? strerror(errno) : "");
         return rc;
     }
+    rc = cg_storage_fs_new(&app->storage, cfg->data_dir);
+    if (rc) {
+        snprintf(err, errlen, "cannot open the data directory \"%s\": %s", cfg->data_dir,
+                 cg_strerror(rc));
+        return rc;
+    }
+    /* Recovers the recordings left in the data dir before anything is
+     * served, then watches the hub for streams from the media thread. */
+    rc = cg_recorder_new(&app->recorder, app->storage, cfg, cg_media_loop(app->media));
+    if (!rc)
+        rc = cg_media_call(app->media, attach_recorder, app->recorder);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the recorder: %s", cg_strerror(rc));
+        return rc;
+    }
     app->svc.cfg = cfg;
     app->svc.media = app->media;
+    app->svc.recorder = app->recorder;
     rc = cg_http_server_new(&app->http, cfg);
     if (rc) {
         snprintf(err, errlen, "cannot create the HTTP server: %s", cg_strerror(rc));
         return rc;
     }
     if ((rc = cg_whip_routes_add(app->http, &app->svc)) != 0 ||
-        (rc = cg_api_routes_add(app->http, &app->svc)) != 0) {
+        (rc = cg_api_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_hls_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_recordings_routes_add(app->http, &app->svc)) != 0) {
         snprintf(err, errlen, "cannot register routes: %s", cg_strerror(rc));
         return rc;
     }
@@ -138,7 +165,11 @@ static void app_stop(cg_app *app)
     /* HTTP first: no new requests reach subsystems that are shutting down,
      * and no handler is left waiting on the media thread. */
     cg_http_server_stop(app->http);
-    /* Ends every session and finishes their recordings. */
+    /* Publishers go first (their streams close), then every broadcast is
+     * finished at once, without reconnect grace, and written out while the
+     * media loop still runs; only then does the loop stop. */
+    cg_media_end_sessions(app->media);
+    cg_recorder_shutdown(app->recorder);
     cg_media_free(app->media);
     app->media = NULL;
 }
@@ -149,6 +180,10 @@ static void app_free(cg_app *app)
     app->http = NULL;
     cg_media_free(app->media);
     app->media = NULL;
+    cg_recorder_free(app->recorder);
+    app->recorder = NULL;
+    cg_storage_free(app->storage);
+    app->storage = NULL;
     cg_config_clear(&app->cfg);
 }
 

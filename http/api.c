@@ -43,6 +43,15 @@ static void do_streams(cg_media *m, void *arg)
     json_object_set_new(c->out, "streams", arr);
 }
 
+/* Adds each stream's broadcast (the recorder's registry, not the media
+ * thread's state) to its JSON object. */
+static void add_broadcast(cg_services *svc, json_t *stream)
+{
+    const char *name = json_string_value(json_object_get(stream, "name"));
+    json_t *b = name ? cg_recordings_stream_json(svc, name) : NULL;
+    json_object_set_new(stream, "broadcast", b ? b : json_null());
+}
+
 static int send_json(cg_http_resp *resp, json_t *j)
 {
     char *text = json_dumps(j, JSON_COMPACT);
@@ -60,6 +69,9 @@ static int api_streams(cg_http_req *req, cg_http_resp *resp, void *ctx)
     int rc = cg_media_call(svc->media, do_streams, &c);
     if (rc)
         return rc;
+    json_t *arr = json_object_get(c.out, "streams");
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        add_broadcast(svc, json_array_get(arr, i));
     return send_json(resp, c.out);
 }
 
@@ -75,6 +87,7 @@ static int api_stream(cg_http_req *req, cg_http_resp *resp, void *ctx)
                                "Nobody is publishing \"%s\" right now. Live streams are listed "
                                "at /api/v1/streams.",
                                c.name);
+    add_broadcast(svc, c.out);
     return send_json(resp, c.out);
 }
 

@@ -7,16 +7,27 @@
 #include "http/server.h"
 
 struct cg_media;
+struct cg_recorder;
 
 typedef struct cg_services {
     const cg_config *cfg;
     struct cg_media *media;
+    struct cg_recorder *recorder; /* broadcasts: live, recorded, their files */
 } cg_services;
 
 /* Route tables of each HTTP area; each returns cg_http_server_add_routes'
  * result. */
 int cg_whip_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_api_routes_add(cg_http_server *srv, cg_services *svc);
+int cg_hls_routes_add(cg_http_server *srv, cg_services *svc);
+int cg_recordings_routes_add(cg_http_server *srv, cg_services *svc);
+
+/* The "broadcast" object of a stream's JSON (GET /api/v1/streams): its live
+ * broadcast's id, state, segments and packaging counters. Gives a new
+ * reference, or NULL when the stream has no live broadcast. stream is
+ * borrowed. Any HTTP thread. */
+struct json_t;
+struct json_t *cg_recordings_stream_json(cg_services *svc, const char *stream);
 
 /* Shared checks for handlers. */
 /* 1 when the request carries "Authorization: Bearer <token>" (constant-time

@@ -178,6 +178,12 @@ static void shutdown_sessions(cg_media *m, void *arg)
     cg_loop_timer_cancel(m->loop, &m->stats_timer);
 }
 
+void cg_media_end_sessions(cg_media *m)
+{
+    if (m && m->thread_started)
+        cg_media_call(m, shutdown_sessions, NULL);
+}
+
 void cg_media_free(cg_media *m)
 {
     if (!m)

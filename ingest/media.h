@@ -31,6 +31,11 @@ typedef struct cg_media_cfg {
 int cg_media_new(cg_media **out, const cg_media_cfg *cfg);
 /* Ends every session cleanly, stops and joins the thread. Accepts NULL. */
 void cg_media_free(cg_media *m);
+/* Any thread but the media thread: ends every session cleanly (their
+ * streams close) and waits, leaving the loop running so that what consumes
+ * those streams (the recorder) can still finish on it. Shutdown calls it
+ * before cg_media_free. Accepts NULL. */
+void cg_media_end_sessions(cg_media *m);
 
 typedef void (*cg_media_fn)(cg_media *m, void *arg);
 /* Runs fn(m, arg) on the media thread and waits for it to return.
