@@ -84,8 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!cfg.video && !cfg.audio)
         cfg.video = 1;
     state st = {0};
-    cg_segmenter_cb cb = {.on_init = on_init, .on_segment = on_segment,
-                          .on_need_keyframe = on_need_keyframe, .arg = &st};
+    cg_segmenter_cb cb = {.on_init = on_init,
+                          .on_segment = on_segment,
+                          .on_need_keyframe = on_need_keyframe,
+                          .arg = &st};
     cg_segmenter *s = NULL;
     if (cg_segmenter_new(&s, &cfg, &cb) != 0)
         return 0;

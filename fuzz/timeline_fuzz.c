@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const cg_tl_segment *s = cg_tl_snap_seg(snap, i);
             if (s->seq != i || s->duration <= 0)
                 abort();
-            if (i && s->start < cg_tl_snap_seg(snap, i - 1)->start + cg_tl_snap_seg(snap, i - 1)->duration)
+            if (i && s->start <
+                         cg_tl_snap_seg(snap, i - 1)->start + cg_tl_snap_seg(snap, i - 1)->duration)
                 abort();
             for (uint32_t k = 0; k < s->nkeys; k++)
                 if (s->keys[k] < s->start || s->keys[k] >= s->start + s->duration)

@@ -117,8 +117,8 @@ static int media_kind(const char *leaf, uint64_t *num)
 typedef struct orphan_ctx {
     cg_storage *st;
     size_t dir_len;
-    uint64_t segments;    /* seg-<n> with n < segments are referenced */
-    int64_t last_period;  /* init-<p> with p <= last_period are; -1: none */
+    uint64_t segments;   /* seg-<n> with n < segments are referenced */
+    int64_t last_period; /* init-<p> with p <= last_period are; -1: none */
     size_t removed;
     /* Deleting while the backend walks a directory is not portable:
      * collect first. */
@@ -275,8 +275,8 @@ int cg_index_recover(cg_storage *st, const char *dir, cg_timeline **out, cg_inde
 
     /* Media files that no kept line names: written before a crash cut the
      * index append, or beyond a missing segment. */
-    orphan_ctx oc = {.st = st, .dir_len = strlen(dir), .segments = keep,
-                     .last_period = last_period};
+    orphan_ctx oc = {
+        .st = st, .dir_len = strlen(dir), .segments = keep, .last_period = last_period};
     if (!rc) {
         rc = cg_storage_list(st, dir, collect_orphan, &oc);
         if (rc == CG_ENOTFOUND)

@@ -107,7 +107,8 @@ static void on_init(void *arg, uint32_t period, const uint8_t *data, size_t len)
 static void on_need_keyframe(void *arg, int64_t overdue)
 {
     cg_packager *p = arg;
-    cg_packager_event ev = {.type = CG_PACKAGER_EV_NEED_KEYFRAME, .overdue = overdue,
+    cg_packager_event ev = {.type = CG_PACKAGER_EV_NEED_KEYFRAME,
+                            .overdue = overdue,
                             .timescale = cg_segmenter_timescale(p->seg)};
     emit(p, &ev);
 }
@@ -198,8 +199,10 @@ static void on_segment(void *arg, const cg_segment_out *seg)
                     (double)seg->start / ts, cg_strerror(rc));
         __atomic_store_n(&p->failing, 1, __ATOMIC_RELAXED);
         p->force_disc = 1; /* the timeline has a hole before the next one */
-        cg_packager_event ev = {.type = CG_PACKAGER_EV_WRITE_FAILED, .err = rc,
-                                .start = seg->start, .duration = seg->duration,
+        cg_packager_event ev = {.type = CG_PACKAGER_EV_WRITE_FAILED,
+                                .err = rc,
+                                .start = seg->start,
+                                .duration = seg->duration,
                                 .timescale = ts};
         emit(p, &ev);
         return;
@@ -210,12 +213,15 @@ static void on_segment(void *arg, const cg_segment_out *seg)
     if (p->failing) {
         __atomic_store_n(&p->failing, 0, __ATOMIC_RELAXED);
         cg_info(p->id, "segments are stored again from seq %llu", (unsigned long long)tseg.seq);
-        cg_packager_event ev = {.type = CG_PACKAGER_EV_RECOVERED, .seq = tseg.seq,
-                                .timescale = ts};
+        cg_packager_event ev = {.type = CG_PACKAGER_EV_RECOVERED, .seq = tseg.seq, .timescale = ts};
         emit(p, &ev);
     }
-    cg_packager_event ev = {.type = CG_PACKAGER_EV_SEGMENT, .seq = tseg.seq, .start = seg->start,
-                            .duration = seg->duration, .timescale = ts, .bytes = seg->len};
+    cg_packager_event ev = {.type = CG_PACKAGER_EV_SEGMENT,
+                            .seq = tseg.seq,
+                            .start = seg->start,
+                            .duration = seg->duration,
+                            .timescale = ts,
+                            .bytes = seg->len};
     emit(p, &ev);
 }
 
@@ -316,8 +322,10 @@ int cg_packager_new(cg_packager **out, cg_storage *st, const char *broadcast_id,
         .target_ms = cfg->target_ms,
         .max_segment_ms = cfg->max_segment_ms,
     };
-    cg_segmenter_cb cb = {.on_init = on_init, .on_segment = on_segment,
-                          .on_need_keyframe = on_need_keyframe, .arg = p};
+    cg_segmenter_cb cb = {.on_init = on_init,
+                          .on_segment = on_segment,
+                          .on_need_keyframe = on_need_keyframe,
+                          .arg = p};
     int rc = cg_segmenter_new(&p->seg, &sc, &cb);
     if (!rc)
         rc = cg_timeline_new(&p->tl, broadcast_id, cg_segmenter_timescale(p->seg));

@@ -51,8 +51,8 @@ typedef struct cg_packager_event {
     int64_t duration; /* timeline units */
     uint32_t timescale;
     uint64_t bytes;
-    int64_t overdue;  /* NEED_KEYFRAME: how far past the target, timeline units */
-    int err;          /* WRITE_FAILED: CG_E* code */
+    int64_t overdue; /* NEED_KEYFRAME: how far past the target, timeline units */
+    int err;         /* WRITE_FAILED: CG_E* code */
 } cg_packager_event;
 
 /* Runs on the worker thread. Copy what you need and post it to your own
@@ -61,15 +61,15 @@ typedef struct cg_packager_event {
 typedef void (*cg_packager_event_fn)(void *arg, const cg_packager_event *ev);
 
 typedef struct cg_packager_cfg {
-    const char *dir;          /* storage prefix (copied); NULL: the broadcast id */
-    int video;                /* the broadcast has H.264 video (from the SDP) */
-    int audio;                /* the broadcast has Opus audio */
-    int audio_out;            /* CG_AUDIO_OUT_AAC (default) or CG_AUDIO_OUT_OPUS */
-    uint32_t aac_bitrate;     /* bit/s, default 128000 */
-    uint32_t target_ms;       /* segment target, default 2000 */
-    uint32_t max_segment_ms;  /* hard cap without keyframes, default 30000 */
-    size_t queue_len;         /* frames, default 512 */
-    uint64_t start_wall_us;   /* broadcast start; 0: the first keyframe's wall_us */
+    const char *dir;         /* storage prefix (copied); NULL: the broadcast id */
+    int video;               /* the broadcast has H.264 video (from the SDP) */
+    int audio;               /* the broadcast has Opus audio */
+    int audio_out;           /* CG_AUDIO_OUT_AAC (default) or CG_AUDIO_OUT_OPUS */
+    uint32_t aac_bitrate;    /* bit/s, default 128000 */
+    uint32_t target_ms;      /* segment target, default 2000 */
+    uint32_t max_segment_ms; /* hard cap without keyframes, default 30000 */
+    size_t queue_len;        /* frames, default 512 */
+    uint64_t start_wall_us;  /* broadcast start; 0: the first keyframe's wall_us */
     cg_packager_event_fn on_event;
     void *event_arg;
 } cg_packager_cfg;
@@ -116,14 +116,14 @@ typedef struct cg_packager_stats {
     uint64_t frames_dropped_full; /* refused because the queue was full */
     size_t queue_len;
     size_t queue_cap;
-    uint64_t segments;            /* published */
-    uint64_t bytes;               /* media bytes published (segments + inits) */
-    uint64_t write_errors;        /* storage operations that failed */
-    uint64_t segments_lost;       /* segments that could not be stored */
-    int degraded;                 /* a segment was lost in this broadcast */
-    int failing;                  /* the last segment could not be stored */
+    uint64_t segments;      /* published */
+    uint64_t bytes;         /* media bytes published (segments + inits) */
+    uint64_t write_errors;  /* storage operations that failed */
+    uint64_t segments_lost; /* segments that could not be stored */
+    int degraded;           /* a segment was lost in this broadcast */
+    int failing;            /* the last segment could not be stored */
     int ended;
-    cg_segmenter_stats seg;       /* the worker's segmenter counters */
+    cg_segmenter_stats seg; /* the worker's segmenter counters */
 } cg_packager_stats;
 
 /* Thread-safe. */

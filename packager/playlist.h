@@ -39,11 +39,11 @@ int cg_playlist_live(const cg_tl_snap *snap, const cg_playlist_cfg *cfg, cg_dbuf
 #define CG_PREVIEW_CAP_MS_DEFAULT (10u * 60u * 1000u)
 
 typedef struct cg_preview_info {
-    int64_t start;               /* first segment's start, timescale units */
+    int64_t start; /* first segment's start, timescale units */
     uint32_t timescale;
-    char start_seconds[32];      /* the same as decimal seconds, "12.345" */
+    char start_seconds[32]; /* the same as decimal seconds, "12.345" */
     char broadcast_id[CG_TL_ID_MAX + 1];
-    uint64_t duration_ms;        /* window asked for, after the cap */
+    uint64_t duration_ms; /* window asked for, after the cap */
 } cg_preview_info;
 
 /* Preview playlist of the last duration_ms (capped at cap_ms): the

@@ -82,10 +82,10 @@ struct cg_segmenter {
     uint64_t cut_wall;
 
     /* audio */
-    int64_t a_next; /* lowest acceptable next audio mux time */
-    int64_t a_end;  /* end of the last audio sample written (48 kHz) */
-    uint64_t a_wall;     /* wall clock of the Opus frame being processed */
-    int64_t a_wall_pts;  /* its pts, 48 kHz */
+    int64_t a_next;     /* lowest acceptable next audio mux time */
+    int64_t a_end;      /* end of the last audio sample written (48 kHz) */
+    uint64_t a_wall;    /* wall clock of the Opus frame being processed */
+    int64_t a_wall_pts; /* its pts, 48 kHz */
 
     cg_dbuf scratch;
     cg_dbuf segbuf;
@@ -192,7 +192,9 @@ static int64_t opus_samples(const uint8_t *p, size_t len)
     if (cg_rd_u8(&r, &toc))
         return 0;
     unsigned config = toc >> 3;
-    int64_t per = config < 12 ? silk[config % 4] : config < 16 ? hybrid[config % 2] : celt[config % 4];
+    int64_t per = config < 12   ? silk[config % 4]
+                  : config < 16 ? hybrid[config % 2]
+                                : celt[config % 4];
     int64_t frames;
     switch (toc & 3) {
     case 0:
@@ -238,8 +240,8 @@ static void probe_dims(const uint8_t *au, size_t len, int *w, int *h)
  * joined mid-way has no encoder priming at its start), 48 kHz. */
 static void opus_head(uint8_t out[19])
 {
-    static const uint8_t head[19] = {'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0, 0,
-                                     0x80, 0xbb, 0, 0, 0, 0, 0};
+    static const uint8_t head[19] = {'O', 'p', 'u',  's',  'H', 'e', 'a', 'd', 1, 2,
+                                     0,   0,   0x80, 0xbb, 0,   0,   0,   0,   0};
     memcpy(out, head, sizeof(head));
 }
 
@@ -394,8 +396,8 @@ static int write_video(cg_segmenter *s, cg_frame *f, int64_t t, int64_t dur)
     int idr;
     int rc = split_au(f->data, f->len, NULL, NULL, &s->scratch, &idr);
     if (!rc && s->scratch.len)
-        rc = cg_fmp4_write(s->mux, CG_FMP4_VIDEO, (const uint8_t *)s->scratch.p, s->scratch.len,
-                           t, dur, key);
+        rc = cg_fmp4_write(s->mux, CG_FMP4_VIDEO, (const uint8_t *)s->scratch.p, s->scratch.len, t,
+                           dur, key);
     cg_frame_unref(f);
     if (rc == CG_ELIMIT || rc == CG_ENOSPC) {
         s->st.dropped_corrupt++; /* absurd frame: skip it, keep the clock */
@@ -708,8 +710,7 @@ static int push_video(cg_segmenter *s, cg_frame *f)
     vq_push(s, f, t);
     int rc = vq_write(s, s->cut_pending ? s->cut_at : INT64_MAX);
     /* Audio is late or absent: cut without it rather than hold video. */
-    if (!rc && s->cut_pending &&
-        (!s->cfg.audio || t - s->cut_at >= (int64_t)s->ts / CUT_WAIT_DIV))
+    if (!rc && s->cut_pending && (!s->cfg.audio || t - s->cut_at >= (int64_t)s->ts / CUT_WAIT_DIV))
         rc = complete_cut(s);
     return rc == CG_ENOMEM ? rc : 0;
 }

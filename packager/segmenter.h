@@ -62,24 +62,24 @@ typedef struct cg_segmenter_cb {
 } cg_segmenter_cb;
 
 typedef struct cg_segmenter_cfg {
-    int video;             /* the broadcast carries H.264 video */
-    int audio;             /* the broadcast carries Opus audio */
-    int audio_out;         /* cg_audio_out */
-    uint32_t aac_bitrate;  /* bit/s, 0 = 128000 */
-    uint32_t target_ms;    /* 0 = 2000 */
-    uint32_t max_segment_ms; /* 0 = 30000 */
+    int video;                /* the broadcast carries H.264 video */
+    int audio;                /* the broadcast carries Opus audio */
+    int audio_out;            /* cg_audio_out */
+    uint32_t aac_bitrate;     /* bit/s, 0 = 128000 */
+    uint32_t target_ms;       /* 0 = 2000 */
+    uint32_t max_segment_ms;  /* 0 = 30000 */
     size_t max_segment_bytes; /* 0 = 64 MiB */
 } cg_segmenter_cfg;
 
 typedef struct cg_segmenter_stats {
-    uint64_t frames;            /* handed to cg_segmenter_push */
+    uint64_t frames;               /* handed to cg_segmenter_push */
     uint64_t dropped_before_start; /* before the first keyframe of a period */
-    uint64_t dropped_wait_key;  /* video or audio dropped waiting for a keyframe */
-    uint64_t dropped_corrupt;   /* marked corrupt */
-    uint64_t dropped_bad_ts;    /* timestamps going backwards */
-    uint64_t audio_errors;      /* Opus packets that would not decode */
+    uint64_t dropped_wait_key;     /* video or audio dropped waiting for a keyframe */
+    uint64_t dropped_corrupt;      /* marked corrupt */
+    uint64_t dropped_bad_ts;       /* timestamps going backwards */
+    uint64_t audio_errors;         /* Opus packets that would not decode */
     uint64_t keyframe_requests;
-    uint64_t forced_cuts;       /* segments closed by max_segment_ms */
+    uint64_t forced_cuts; /* segments closed by max_segment_ms */
     uint64_t segments;
     uint64_t periods;
     uint64_t mux_errors;

@@ -311,8 +311,9 @@ void cg_tl_format_broadcast(const cg_tl_info *info, cg_dbuf *out)
 
 void cg_tl_format_segment(const cg_tl_segment *seg, uint32_t timescale, cg_dbuf *out)
 {
-    cg_dbuf_printf(out, "{\"type\":\"segment\",\"seq\":%llu,\"period\":%u,\"start\":%lld,"
-                        "\"duration\":%lld,\"start_s\":",
+    cg_dbuf_printf(out,
+                   "{\"type\":\"segment\",\"seq\":%llu,\"period\":%u,\"start\":%lld,"
+                   "\"duration\":%lld,\"start_s\":",
                    (unsigned long long)seg->seq, seg->period, (long long)seg->start,
                    (long long)seg->duration);
     add_seconds(out, seg->start, timescale);
@@ -322,8 +323,7 @@ void cg_tl_format_segment(const cg_tl_segment *seg, uint32_t timescale, cg_dbuf 
                    (unsigned long long)seg->wall_us, (unsigned long long)seg->bytes);
     for (uint32_t k = 0; k < seg->nkeys; k++)
         cg_dbuf_printf(out, "%s%lld", k ? "," : "", (long long)seg->keys[k]);
-    cg_dbuf_printf(out, "],\"disc\":%s}\n",
-                   (seg->flags & CG_TL_DISCONTINUITY) ? "true" : "false");
+    cg_dbuf_printf(out, "],\"disc\":%s}\n", (seg->flags & CG_TL_DISCONTINUITY) ? "true" : "false");
 }
 
 void cg_tl_format_end(uint64_t end_wall_us, cg_dbuf *out)
@@ -522,8 +522,20 @@ static int skip_value(cg_rd *r, int depth)
 /* Fields of every line type; one bit each to catch duplicates and missing
  * ones. */
 enum field_id {
-    F_TYPE, F_V, F_ID, F_TIMESCALE, F_START_WALL, F_SEQ, F_PERIOD, F_START, F_DURATION,
-    F_WALL, F_BYTES, F_KEYS, F_DISC, F_COUNT
+    F_TYPE,
+    F_V,
+    F_ID,
+    F_TIMESCALE,
+    F_START_WALL,
+    F_SEQ,
+    F_PERIOD,
+    F_START,
+    F_DURATION,
+    F_WALL,
+    F_BYTES,
+    F_KEYS,
+    F_DISC,
+    F_COUNT
 };
 
 enum field_kind { K_INT, K_STRING, K_BOOL, K_KEYS };
@@ -532,12 +544,18 @@ static const struct field {
     const char *name;
     int kind;
 } fields[F_COUNT] = {
-    [F_TYPE] = {"type", K_STRING},       [F_V] = {"v", K_INT},
-    [F_ID] = {"id", K_STRING},           [F_TIMESCALE] = {"timescale", K_INT},
-    [F_START_WALL] = {"start_wall_us", K_INT}, [F_SEQ] = {"seq", K_INT},
-    [F_PERIOD] = {"period", K_INT},      [F_START] = {"start", K_INT},
-    [F_DURATION] = {"duration", K_INT},  [F_WALL] = {"wall_us", K_INT},
-    [F_BYTES] = {"bytes", K_INT},        [F_KEYS] = {"keys", K_KEYS},
+    [F_TYPE] = {"type", K_STRING},
+    [F_V] = {"v", K_INT},
+    [F_ID] = {"id", K_STRING},
+    [F_TIMESCALE] = {"timescale", K_INT},
+    [F_START_WALL] = {"start_wall_us", K_INT},
+    [F_SEQ] = {"seq", K_INT},
+    [F_PERIOD] = {"period", K_INT},
+    [F_START] = {"start", K_INT},
+    [F_DURATION] = {"duration", K_INT},
+    [F_WALL] = {"wall_us", K_INT},
+    [F_BYTES] = {"bytes", K_INT},
+    [F_KEYS] = {"keys", K_KEYS},
     [F_DISC] = {"disc", K_BOOL},
 };
 

@@ -35,8 +35,8 @@
 typedef struct cg_timeline cg_timeline;
 typedef struct cg_tl_snap cg_tl_snap;
 
-#define CG_TL_ID_MAX 64         /* broadcast id length, [A-Za-z0-9_-] */
-#define CG_TL_MAX_KEYS 1024     /* keyframes recorded per segment */
+#define CG_TL_ID_MAX 64     /* broadcast id length, [A-Za-z0-9_-] */
+#define CG_TL_MAX_KEYS 1024 /* keyframes recorded per segment */
 #define CG_TL_MAX_SEGMENTS (1u << 22)
 
 enum cg_tl_seg_flags {
@@ -46,13 +46,13 @@ enum cg_tl_seg_flags {
 };
 
 typedef struct cg_tl_segment {
-    uint64_t seq;      /* 0, 1, 2... = index in the timeline = file seg-<seq>.m4s */
-    uint32_t period;   /* init segment in force: 0 -> init.mp4, n -> init-<n>.mp4 */
-    uint32_t flags;    /* cg_tl_seg_flags */
-    int64_t start;     /* timescale units since the broadcast's start */
-    int64_t duration;  /* timescale units, > 0 */
-    uint64_t wall_us;  /* capture wall-clock time of the first frame */
-    uint64_t bytes;    /* size of the segment file */
+    uint64_t seq;     /* 0, 1, 2... = index in the timeline = file seg-<seq>.m4s */
+    uint32_t period;  /* init segment in force: 0 -> init.mp4, n -> init-<n>.mp4 */
+    uint32_t flags;   /* cg_tl_seg_flags */
+    int64_t start;    /* timescale units since the broadcast's start */
+    int64_t duration; /* timescale units, > 0 */
+    uint64_t wall_us; /* capture wall-clock time of the first frame */
+    uint64_t bytes;   /* size of the segment file */
     uint32_t nkeys;
     const int64_t *keys; /* keyframe times, same clock as start; borrowed */
 } cg_tl_segment;
@@ -149,10 +149,10 @@ int cg_tl_parse_line(const char *p, size_t len, cg_tl_line *out);
 
 /* What the loader dropped. */
 typedef struct cg_tl_load_report {
-    size_t lines;          /* complete lines seen */
-    size_t bad_lines;      /* lines that did not parse or did not fit */
-    int torn_tail;         /* the text did not end with '\n' */
-    size_t segments;       /* segments kept */
+    size_t lines;     /* complete lines seen */
+    size_t bad_lines; /* lines that did not parse or did not fit */
+    int torn_tail;    /* the text did not end with '\n' */
+    size_t segments;  /* segments kept */
 } cg_tl_load_report;
 
 /* Rebuilds a timeline from the text of an index (borrowed). The first

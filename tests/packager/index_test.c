@@ -48,9 +48,13 @@ static void publish(cg_storage *st, const char *dir, int n)
         snprintf(name, sizeof(name), "%s/seg-%d.m4s", dir, i);
         CHECK_INT(cg_storage_put(st, name, body, 100 + (size_t)i, CG_STORAGE_NOREPLACE), 0);
         int64_t key = (int64_t)i * 180000;
-        cg_tl_segment s = {.seq = (uint64_t)i, .start = key, .duration = 180000,
+        cg_tl_segment s = {.seq = (uint64_t)i,
+                           .start = key,
+                           .duration = 180000,
                            .wall_us = 1700000000000000ull + (uint64_t)i * 2000000u,
-                           .bytes = 100 + (uint64_t)i, .keys = &key, .nkeys = 1};
+                           .bytes = 100 + (uint64_t)i,
+                           .keys = &key,
+                           .nkeys = 1};
         CHECK_INT(cg_index_append_segment(st, dir, &s, 90000), 0);
     }
 }
@@ -80,8 +84,8 @@ static void test_create_load(void)
     get_text(st, "rec/b1/index.jsonl", &before);
     cg_storage_fs_set_fault(st, 10, ENOSPC);
     int64_t key = 360000;
-    cg_tl_segment s = {.seq = 2, .start = 360000, .duration = 180000, .bytes = 1,
-                       .keys = &key, .nkeys = 1};
+    cg_tl_segment s = {
+        .seq = 2, .start = 360000, .duration = 180000, .bytes = 1, .keys = &key, .nkeys = 1};
     CHECK_INT(cg_index_append_segment(st, "rec/b1", &s, 90000), CG_ENOSPC);
     cg_storage_fs_set_fault(st, -1, 0);
     get_text(st, "rec/b1/index.jsonl", &after);

@@ -279,7 +279,8 @@ static inline int mu_probe(const char *path, char *out, size_t cap)
     char cmd[2048];
     snprintf(cmd, sizeof(cmd),
              "ffprobe -v error -show_entries "
-             "frame=media_type,key_frame:stream=codec_type,codec_name,start_time,width,height "
+             "frame=media_type,key_frame:stream=codec_type,codec_name,start_time,width,height,"
+             "is_avc,nal_length_size "
              "-of default=nw=1 '%s'",
              path);
     return mu_run(cmd, out, cap);

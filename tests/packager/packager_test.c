@@ -23,7 +23,7 @@
 #define BIG_QUEUE 4096
 
 static char base[256];
-static char media_g1[512]; /* 1 s GOP, 6 s */
+static char media_g1[512];      /* 1 s GOP, 6 s */
 static char media_g1_long[512]; /* 1 s GOP, 8 s */
 
 typedef struct events {
@@ -406,9 +406,16 @@ static void fl_destroy(cg_storage *s)
     (void)s; /* lives on the test's stack */
 }
 static const cg_storage_ops flaky_ops = {
-    .name = "flaky", .put = fl_put, .put_file = fl_put_file, .append = fl_append,
-    .stat = fl_stat, .del = fl_del, .list = fl_list, .discard_partial = fl_discard,
-    .open = fl_open, .destroy = fl_destroy,
+    .name = "flaky",
+    .put = fl_put,
+    .put_file = fl_put_file,
+    .append = fl_append,
+    .stat = fl_stat,
+    .del = fl_del,
+    .list = fl_list,
+    .discard_partial = fl_discard,
+    .open = fl_open,
+    .destroy = fl_destroy,
 };
 
 static void test_index_failure_unpublishes_segment(void)

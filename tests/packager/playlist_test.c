@@ -22,9 +22,13 @@ static cg_timeline *make_timeline(void)
     int64_t start = 0;
     for (uint64_t i = 0; i < 10; i++) {
         uint64_t wall = W0 + (uint64_t)start * 1000000u / 90000u + (i >= 7 ? 5000000u : 0);
-        cg_tl_segment s = {.seq = i, .period = i >= 7 ? 1 : 0,
-                           .flags = i == 7 ? CG_TL_DISCONTINUITY : 0, .start = start,
-                           .duration = dur[i], .wall_us = wall, .bytes = 100};
+        cg_tl_segment s = {.seq = i,
+                           .period = i >= 7 ? 1 : 0,
+                           .flags = i == 7 ? CG_TL_DISCONTINUITY : 0,
+                           .start = start,
+                           .duration = dur[i],
+                           .wall_us = wall,
+                           .bytes = 100};
         int64_t key = start;
         s.keys = &key;
         s.nkeys = 1;
@@ -34,42 +38,40 @@ static cg_timeline *make_timeline(void)
     return tl;
 }
 
-static const char seg4_to_9[] =
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:28.000Z\n"
-    "#EXTINF:2.500,\n"
-    "seg-4.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:30.500Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-5.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:32.500Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-6.m4s\n"
-    "#EXT-X-DISCONTINUITY\n"
-    "#EXT-X-MAP:URI=\"init-1.mp4\"\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:39.500Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-7.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:41.500Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-8.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:43.500Z\n"
-    "#EXTINF:2.001,\n"
-    "seg-9.m4s\n";
+static const char seg4_to_9[] = "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:28.000Z\n"
+                                "#EXTINF:2.500,\n"
+                                "seg-4.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:30.500Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-5.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:32.500Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-6.m4s\n"
+                                "#EXT-X-DISCONTINUITY\n"
+                                "#EXT-X-MAP:URI=\"init-1.mp4\"\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:39.500Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-7.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:41.500Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-8.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:43.500Z\n"
+                                "#EXTINF:2.001,\n"
+                                "seg-9.m4s\n";
 
-static const char seg0_to_3[] =
-    "#EXT-X-MAP:URI=\"init.mp4\"\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-0.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:22.000Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-1.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:24.000Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-2.m4s\n"
-    "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:26.000Z\n"
-    "#EXTINF:2.000,\n"
-    "seg-3.m4s\n";
+static const char seg0_to_3[] = "#EXT-X-MAP:URI=\"init.mp4\"\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:20.000Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-0.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:22.000Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-1.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:24.000Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-2.m4s\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:26.000Z\n"
+                                "#EXTINF:2.000,\n"
+                                "seg-3.m4s\n";
 
 static void expect(const char *got, const char *const *parts)
 {

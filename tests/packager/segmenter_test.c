@@ -27,7 +27,7 @@ typedef struct run {
     size_t nsegs;
     uint32_t inits;
     int need_key;
-    int corrupt_at;  /* mark the n-th video frame corrupt (-1: none) */
+    int corrupt_at; /* mark the n-th video frame corrupt (-1: none) */
     int vframes;
 } run;
 
@@ -89,8 +89,10 @@ static int start_run(run *r, const cg_segmenter_cfg *cfg)
     r->vframes = 0;
     if (mu_tmpdir(r->dir, sizeof(r->dir), "seg") != 0)
         return -1;
-    cg_segmenter_cb cb = {.on_init = on_init, .on_segment = on_segment,
-                          .on_need_keyframe = on_need_keyframe, .arg = r};
+    cg_segmenter_cb cb = {.on_init = on_init,
+                          .on_segment = on_segment,
+                          .on_need_keyframe = on_need_keyframe,
+                          .arg = r};
     int rc = cg_segmenter_new(&r->s, cfg, &cb);
     CHECK_INT(rc, 0);
     return rc;
@@ -101,6 +103,33 @@ static void end_run(run *r)
     cg_segmenter_free(r->s);
     r->s = NULL;
     mu_rm_rf(r->dir);
+}
+
+/* The SPS carried by an init segment's avcC box (copied into sps). */
+static size_t avcc_sps(const char *init_path, uint8_t *sps, size_t cap)
+{
+    size_t len = 0;
+    char *init = NULL;
+    FILE *f = fopen(init_path, "rb");
+    if (f) {
+        init = malloc(1 << 16);
+        len = fread(init, 1, 1 << 16, f);
+        fclose(f);
+    }
+    size_t n = 0;
+    const char *box = init ? memmem(init, len, "avcC", 4) : NULL;
+    /* avcC: version, profile, compat, level, length size, SPS count,
+     * then a 16-bit SPS length and the SPS. */
+    if (box && (size_t)(box - init) + 12 <= len) {
+        const uint8_t *b = (const uint8_t *)box + 4;
+        n = (size_t)(b[6] << 8 | b[7]);
+        if (n > cap || (size_t)((const char *)b + 8 - init) + n > len)
+            n = 0;
+        else
+            memcpy(sps, b + 8, n);
+    }
+    free(init);
+    return n;
 }
 
 /* Checks one segment against ffprobe/ffmpeg: init + segment decodes with
@@ -135,6 +164,23 @@ static void check_segment(run *r, size_t i, const char *acodec, uint32_t ts, int
         CHECK_STR(codec, "h264");
         CHECK_INT((int)mu_field(out, "width"), 640);
         CHECK_INT((int)mu_field(out, "height"), 360);
+        /* The muxer turned the Annex B SPS/PPS into an avcC and the
+         * samples into 4-byte length-prefixed NAL units. */
+        char avc[16];
+        mu_field_str(out, "is_avc", avc, sizeof(avc));
+        CHECK_STR(avc, "true");
+        CHECK_INT((int)mu_field(out, "nal_length_size"), 4);
+        /* Parameter sets live in the init segment only, not in samples. */
+        uint8_t sps[256];
+        size_t sps_len = avcc_sps(init, sps, sizeof(sps));
+        CHECK(sps_len > 3);
+        FILE *sf = fopen(seg, "rb");
+        static char segbytes[1 << 21];
+        size_t seglen = sf ? fread(segbytes, 1, sizeof(segbytes), sf) : 0;
+        if (sf)
+            fclose(sf);
+        CHECK(seglen > 0);
+        CHECK(sps_len > 3 && memmem(segbytes, seglen, sps, sps_len) == NULL);
         if (frames_expected >= 0) {
             CHECK_INT((int)frames, frames_expected);
         } else {
@@ -154,8 +200,8 @@ static void check_segment(run *r, size_t i, const char *acodec, uint32_t ts, int
             double vstart = (double)s->start / ts;
             double astart = mu_field(out, "start_time");
             if (!(fabs(astart - vstart) <= 0.040))
-                fprintf(stderr, "segment %zu: audio starts at %.4f, video at %.4f\n", i,
-                        astart, vstart);
+                fprintf(stderr, "segment %zu: audio starts at %.4f, video at %.4f\n", i, astart,
+                        vstart);
             CHECK(fabs(astart - vstart) <= 0.040);
         }
     }

@@ -8,7 +8,9 @@
 
 static cg_tl_segment seg(uint64_t seq, int64_t start, int64_t dur)
 {
-    cg_tl_segment s = {.seq = seq, .start = start, .duration = dur,
+    cg_tl_segment s = {.seq = seq,
+                       .start = start,
+                       .duration = dur,
                        .wall_us = 1700000000000000ull + (uint64_t)start * 1000000u / 90000u,
                        .bytes = 1000 + seq};
     return s;
@@ -176,7 +178,8 @@ static void test_parser_rejects(void)
         "{\"type\":\"segment\",\"seq\":0,\"start\":-1,\"duration\":1,\"wall_us\":0,\"bytes\":0}",
         "{\"type\":\"segment\",\"seq\":0,\"start\":0,\"duration\":1.5,\"wall_us\":0,\"bytes\":0}",
         "{\"type\":\"segment\",\"seq\":0,\"start\":0,\"duration\":1,\"wall_us\":0}",
-        "{\"type\":\"segment\",\"seq\":0,\"seq\":1,\"start\":0,\"duration\":1,\"wall_us\":0,\"bytes\":0}",
+        "{\"type\":\"segment\",\"seq\":0,\"seq\":1,\"start\":0,\"duration\":1,\"wall_us\":0,"
+        "\"bytes\":0}",
         "{\"type\":\"segment\",\"seq\":0,\"start\":0,\"duration\":9,\"wall_us\":0,\"bytes\":0,"
         "\"keys\":[9]}",
         "{\"type\":\"segment\",\"seq\":0,\"start\":0,\"duration\":9,\"wall_us\":0,\"bytes\":0,"

@@ -136,8 +136,8 @@ static int count_calls(void *arg, const char *name, const cg_storage_stat *st)
 static void test_traversal(void)
 {
     cg_storage *s = new_store();
-    static const char *const bad[] = {"../x", "/etc/passwd", "a/../../b", "a//b", "%2e%2e",
-                                      "../outside/evil", "x.tmp"};
+    static const char *const bad[] = {"../x",   "/etc/passwd",     "a/../../b", "a//b",
+                                      "%2e%2e", "../outside/evil", "x.tmp"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_INT(cg_storage_put(s, bad[i], "x", 1, 0), CG_EINVAL);
         CHECK_INT(cg_storage_append(s, bad[i], "x", 1), CG_EINVAL);
@@ -235,8 +235,7 @@ static void test_write_failure(void)
     CHECK_INT(cg_storage_put(s, "b/seg-0.m4s", "first", 5, CG_STORAGE_NOREPLACE), 0);
     /* The disk fills up part way through the next segment. */
     cg_storage_fs_set_fault(s, 1000, ENOSPC);
-    CHECK_INT(cg_storage_put(s, "b/seg-1.m4s", big, sizeof(big), CG_STORAGE_NOREPLACE),
-              CG_ENOSPC);
+    CHECK_INT(cg_storage_put(s, "b/seg-1.m4s", big, sizeof(big), CG_STORAGE_NOREPLACE), CG_ENOSPC);
     cg_storage_stat st;
     CHECK_INT(cg_storage_stat_obj(s, "b/seg-1.m4s", &st), CG_ENOTFOUND);
     CHECK_INT(tmp_files(), 0);

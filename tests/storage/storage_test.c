@@ -7,8 +7,17 @@
 static void test_valid_names(void)
 {
     static const char *const ok[] = {
-        "index.jsonl", "b1/seg-0.m4s", "recordings/abc_DEF-9/init.mp4", "a.b.c", "..a",
-        "a..", "x/.hidden", "0", "tmp", "a.tmpx", "a/b/c/d/e/f",
+        "index.jsonl",
+        "b1/seg-0.m4s",
+        "recordings/abc_DEF-9/init.mp4",
+        "a.b.c",
+        "..a",
+        "a..",
+        "x/.hidden",
+        "0",
+        "tmp",
+        "a.tmpx",
+        "a/b/c/d/e/f",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         if (!cg_storage_name_valid(ok[i]))
@@ -20,9 +29,30 @@ static void test_valid_names(void)
 static void test_traversal_refused(void)
 {
     static const char *const bad[] = {
-        "../x", "/etc/passwd", "a/../../b", "a//b", "%2e%2e", "..", ".", "...", "a/./b",
-        "a/..", "./a", "a/", "/", "", "a\\b", "a b", "a\nb", "a/b.tmp", "x.tmp", "~/x",
-        "a:b", "..%2f..%2fetc", "\xc0\xae\xc0\xae/x", "a/../b",
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "a//b",
+        "%2e%2e",
+        "..",
+        ".",
+        "...",
+        "a/./b",
+        "a/..",
+        "./a",
+        "a/",
+        "/",
+        "",
+        "a\\b",
+        "a b",
+        "a\nb",
+        "a/b.tmp",
+        "x.tmp",
+        "~/x",
+        "a:b",
+        "..%2f..%2fetc",
+        "\xc0\xae\xc0\xae/x",
+        "a/../b",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (cg_storage_name_valid(bad[i]))
