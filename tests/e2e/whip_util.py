@@ -70,25 +70,27 @@ def missing(peer):
     raise ValueError(peer)
 
 
-def publisher_command(peer, url, duration):
-    """argv of a publisher that publishes for `duration` seconds to url."""
+def publisher_command(peer, url, duration, extra=()):
+    """argv of a publisher that publishes for `duration` seconds to url;
+    extra: more options of that publisher (e.g. --no-prefer-h264)."""
     if peer == "aiortc":
         return [PYTHON, os.path.join(PEERS, "aiortc_offer.py"), "--loopback",
-                "--duration", str(duration), url]
+                "--duration", str(duration), *extra, url]
     if peer == "chromium":
         return ["node", os.path.join(PEERS, "chromium_offer.mjs"), "--duration",
-                str(duration), url]
+                str(duration), *extra, url]
     if peer == "webrtcbin":
-        return [PYTHON, os.path.join(PEERS, "gst_offer.py"), "--duration", str(duration), url]
+        return [PYTHON, os.path.join(PEERS, "gst_offer.py"), "--duration", str(duration),
+                *extra, url]
     raise ValueError(peer)
 
 
 class Publisher:
     """One publisher process; stdout and stderr are collected in memory."""
 
-    def __init__(self, peer, url, duration):
+    def __init__(self, peer, url, duration, extra=()):
         self.peer = peer
-        self.argv = publisher_command(peer, url, duration)
+        self.argv = publisher_command(peer, url, duration, extra)
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      cwd=HERE, start_new_session=True)
@@ -167,8 +169,17 @@ def session_from_location(location):
 
 
 def ffmpeg_decode_errors(path, timeout=120):
-    """Decodes every stream of path; returns (exit status, stderr text)."""
-    res = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-"],
+    """Decodes every stream of path; returns (exit status, stderr text).
+
+    -enc_time_base -1 keeps the input's time base on the null output. By
+    default FFmpeg 5.1 times video output in 1/frame-rate steps, guessed
+    from the file (20 fps for Chromium's fake camera), and a real camera's
+    capture jitter then puts two frames into one step: the null muxer
+    reports "non monotonically increasing dts" although every frame
+    decoded. With the input's time base it still reports that when the
+    file's own timestamps repeat or go back."""
+    res = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-enc_time_base", "-1",
+                          "-f", "null", "-"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          timeout=timeout)
     return res.returncode, res.stderr
