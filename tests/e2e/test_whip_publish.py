@@ -76,7 +76,8 @@ class WhipPublish(harness.ClipgateTestCase):
         # --- gone after DELETE ---
         r = http_request("GET", cg.url("/api/v1/streams/" + stream))
         self.assertProblem(r, 404)
-        names = [s["name"] for s in http_request("GET", cg.url("/api/v1/streams")).json()["streams"]]
+        listed = http_request("GET", cg.url("/api/v1/streams")).json()["streams"]
+        names = [s["name"] for s in listed]
         self.assertNotIn(stream, names)
 
         # --- the dump ---
