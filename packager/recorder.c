@@ -881,6 +881,7 @@ static void fill_info(bcast *b, cg_recorder_info *out)
     out->tl = cg_timeline_ref(b->tl);
     out->live = tl_live(b->tl);
     out->publishing = b->publishing;
+    out->running = b->pk != NULL;
     if (b->pk) {
         cg_packager_get_stats(b->pk, &out->stats);
         out->has_stats = 1;

@@ -82,6 +82,8 @@ typedef struct cg_recorder_info {
     cg_timeline *tl;               /* a reference: cg_recorder_info_clear */
     int live;                      /* the timeline is not ended yet */
     int publishing;                /* a publisher feeds it right now */
+    int running;                   /* its packager is not freed yet (live, or
+                                    * ended moments ago) */
     int has_stats;                 /* stats are set (made in this run) */
     cg_packager_stats stats;
 } cg_recorder_info;
