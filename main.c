@@ -10,6 +10,7 @@
  * or the server cannot start with it (one line on stderr says why), 1 on
  * other failures. */
 #include <errno.h>
+#include <libavutil/log.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
         return 0;
     }
     cg_log_set_level(app.cfg.log_level);
+    /* libav* logs to stderr on its own; keep only its errors unless debugging. */
+    av_log_set_level(app.cfg.log_level >= CG_LOG_DEBUG ? AV_LOG_INFO : AV_LOG_ERROR);
     if (mkdir_p(app.cfg.data_dir, err, sizeof(err)) != 0) {
         fprintf(stderr, "clipgate: %s\n", err);
         cg_config_clear(&app.cfg);

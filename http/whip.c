@@ -388,14 +388,41 @@ static int whip_patch(cg_http_req *req, cg_http_resp *resp, void *ctx)
     return cg_http_resp_body_take(resp, text, n, "application/trickle-ice-sdpfrag");
 }
 
+/* OBS shows only the status code of a refusal, so the operator's log says
+ * which stream was refused and how; the client gets the full sentence. */
+static void log_refusal(cg_http_req *req, cg_http_resp *resp)
+{
+    int status = cg_http_resp_get_status(resp);
+    if (status < 400)
+        return;
+    /* Only a valid name goes into the log: a capture may hold any byte. */
+    const char *stream = cg_http_req_capture(req, "stream");
+    if (!stream || !cg_stream_name_valid(stream))
+        stream = "whip";
+    cg_warn(stream, "%s from %s refused: %d %s (route %s)", cg_http_req_method(req),
+            cg_http_req_remote_ip(req), status, cg_http_reason(status), cg_http_req_route(req));
+}
+
+#define LOGGED(fn)                                                                    \
+    static int fn##_logged(cg_http_req *req, cg_http_resp *resp, void *ctx)          \
+    {                                                                                 \
+        int rc = fn(req, resp, ctx);                                                  \
+        log_refusal(req, resp);                                                       \
+        return rc;                                                                    \
+    }
+LOGGED(whip_post)
+LOGGED(whip_session_get)
+LOGGED(whip_patch)
+LOGGED(whip_delete)
+
 static const cg_http_route whip_routes[] = {
-    {.method = "POST", .pattern = "/whip/{stream}", .handler = whip_post, .name = "whip"},
+    {.method = "POST", .pattern = "/whip/{stream}", .handler = whip_post_logged, .name = "whip"},
     {.method = "OPTIONS", .pattern = "/whip/{stream}", .handler = whip_options, .name = "whip"},
-    {.method = "GET", .pattern = "/whip/{stream}/{session}", .handler = whip_session_get,
+    {.method = "GET", .pattern = "/whip/{stream}/{session}", .handler = whip_session_get_logged,
      .name = "whip_session"},
-    {.method = "PATCH", .pattern = "/whip/{stream}/{session}", .handler = whip_patch,
+    {.method = "PATCH", .pattern = "/whip/{stream}/{session}", .handler = whip_patch_logged,
      .name = "whip_session"},
-    {.method = "DELETE", .pattern = "/whip/{stream}/{session}", .handler = whip_delete,
+    {.method = "DELETE", .pattern = "/whip/{stream}/{session}", .handler = whip_delete_logged,
      .name = "whip_session"},
 };
 

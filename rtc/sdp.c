@@ -1307,6 +1307,12 @@ int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *ch, char *why, 
         t->accepted = m->kind == CG_SDP_VIDEO ? pick_h264(m, t) : pick_opus(m, t);
         if (!t->accepted) {
             t->pt = t->rtx_pt = -1;
+            /* Sent video we cannot take would go live without a picture
+             * (OBS set to AV1 or HEVC): refuse rather than half-accept. */
+            if (m->kind == CG_SDP_VIDEO)
+                return refuse(why, cap,
+                              "no acceptable codec: the video is not H.264; set the "
+                              "encoder to H.264 (x264, NVENC H.264). clipgate takes " ACCEPTED_CODECS);
             continue;
         }
         accepted++;

@@ -322,6 +322,7 @@ class WhipErrors(harness.ClipgateTestCase):
         accepted = ["H.264", "Opus"]
         cases = [
             ("bad_vp8_only.sdp", ["no acceptable codec"] + accepted),
+            ("bad_av1_opus.sdp", ["no acceptable codec", "not H.264"] + accepted),
             ("bad_recvonly.sdp", ["sendonly"] + accepted),
             ("bad_inactive.sdp", ["sendonly"] + accepted),
             ("bad_no_media.sdp", ["no m= section"] + accepted),

@@ -538,9 +538,8 @@ static const struct {
     {"bad_no_fingerprint.sdp", CG_EUNSUPP, "no DTLS fingerprint"},
     {"bad_no_ice.sdp", CG_EUNSUPP, "no ICE credentials: the m= section on line 11 (mid 0)"},
     {"bad_sha1_only.sdp", CG_EUNSUPP, "no sha-256 fingerprint: the offer has a=fingerprint:sha-1"},
-    {"bad_vp8_only.sdp", CG_EUNSUPP,
-     "no acceptable codec: offer H.264 (packetization-mode 0 or 1) video and/or Opus/48000/2 "
-     "audio"},
+    {"bad_vp8_only.sdp", CG_EUNSUPP, "no acceptable codec: the video is not H.264"},
+    {"bad_av1_opus.sdp", CG_EUNSUPP, "no acceptable codec: the video is not H.264"},
     {"bad_recvonly.sdp", CG_EUNSUPP, "nothing to publish"},
     {"bad_inactive.sdp", CG_EUNSUPP, "nothing to publish"},
     {"bad_two_video.sdp", CG_EUNSUPP, "the offer sends 2 video and 1 audio m= sections"},
