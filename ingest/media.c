@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "ingest/whip.h"
+#include "rtc/srtp.h"
 
 #define MEDIA_POSTS 4096
 #define MAX_PUBLIC_IPS 8
@@ -149,6 +150,8 @@ int cg_media_new(cg_media **out, const cg_media_cfg *cfg)
             goto fail;
     m->cfg.public_ips = (const char *const *)m->ips;
     m->cfg.n_public_ips = n;
+    if ((rc = cg_srtp_global_init()) != 0)
+        goto fail;
     if ((rc = cg_loop_new(&m->loop, MEDIA_POSTS)) != 0)
         goto fail;
     if ((rc = cg_cert_new(&m->cert)) != 0)

@@ -36,6 +36,12 @@ static void srtp_init_once(void)
     init_status = srtp_init();
 }
 
+int cg_srtp_global_init(void)
+{
+    pthread_once(&init_once, srtp_init_once);
+    return init_status == srtp_err_status_ok ? 0 : CG_ECRYPTO;
+}
+
 /* srtp_crypto_policy_set_rtp_default is AES_CM_128_HMAC_SHA1_80 for RTP and
  * RTCP alike (libsrtp's named setter for it is a macro, unusable here). */
 static const struct {

@@ -38,6 +38,11 @@ typedef struct cg_srtp cg_srtp;
  * matching the profile), CG_EUNSUPP (unknown profile), CG_ENOMEM,
  * CG_ECRYPTO (libsrtp failed to initialise or refused the policy, e.g. a
  * build without GCM). */
+/* Initialises libsrtp now (it self-tests its ciphers, ~100 ms) instead of
+ * on the first session, so the media thread never stalls on it. Idempotent,
+ * thread-safe. Returns 0 or CG_ECRYPTO. */
+int cg_srtp_global_init(void);
+
 int cg_srtp_new(cg_srtp **out, const cg_srtp_keys *keys);
 /* NULL is fine. */
 void cg_srtp_free(cg_srtp *s);
