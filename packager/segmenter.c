@@ -140,8 +140,25 @@ static int next_nal(cg_rd *r, const uint8_t **nal, size_t *len)
 
 static const uint8_t start_code[4] = {0, 0, 0, 1};
 
+/* 1 if the parameter sets gathered so far (Annex B) hold this exact NAL. */
+static int ps_has(const uint8_t *ps, size_t psn, const uint8_t *nal, size_t n)
+{
+    cg_rd r;
+    cg_rd_init(&r, ps, psn);
+    const uint8_t *q;
+    size_t m;
+    while (next_nal(&r, &q, &m) == 0)
+        if (m == n && memcmp(q, nal, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* Splits an access unit into its parameter sets (ps, Annex B) and the rest
- * (out, Annex B, without SPS/PPS/AUD/filler). Either output may be NULL. */
+ * (out, Annex B, without SPS/PPS/AUD/filler). Either output may be NULL.
+ * A parameter set repeated in one access unit is kept once: publishers
+ * repeat them a varying number of times per keyframe (webrtcbin sends an
+ * IDR with three or four copies of the same SPS), and the copies must not
+ * read as new codec parameters. */
 static int split_au(const uint8_t *p, size_t len, uint8_t *ps, size_t *ps_len, cg_dbuf *out,
                     int *has_idr)
 {
@@ -156,6 +173,8 @@ static int split_au(const uint8_t *p, size_t len, uint8_t *ps, size_t *ps_len, c
             continue;
         int type = nal[0] & 0x1f;
         if (type == NAL_SPS || type == NAL_PPS) {
+            if (ps && ps_has(ps, psn, nal, n))
+                continue;
             if (ps) {
                 if (psn + 4 + n > MAX_PS_BYTES)
                     return CG_ELIMIT;
