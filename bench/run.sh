@@ -2,7 +2,12 @@
 # Runs the benchmarks in a fresh network namespace holding only loopback
 # (needs root, like the end-to-end suites) and writes bench/results.md.
 #
-#   bench/run.sh [whip_connect.py options]     e.g. bench/run.sh --runs 10
+#   bench/run.sh [whip_connect.py options]     both benchmarks, e.g. bench/run.sh --runs 10
+#   bench/run.sh whip [whip_connect.py options]
+#   bench/run.sh hls [hls_latency.py options]  e.g. bench/run.sh hls --seconds 60
+#
+# whip_connect.py rewrites bench/results.md; hls_latency.py then replaces
+# only its own section of it, so running both keeps both.
 #
 # Benchmarks a Release build without sanitizers in build/release (the one
 # scripts/run.sh makes); set CG_BIN to measure another binary.
@@ -14,5 +19,11 @@ if [ -z "${CG_BIN:-}" ]; then
     CG_BIN=$PWD/build/release/clipgate
 fi
 export CG_BIN
-exec /usr/bin/python3 tests/e2e/netns_run.py --timeout 1800 \
-    /usr/bin/python3 bench/whip_connect.py "$@"
+in_netns() {
+    /usr/bin/python3 tests/e2e/netns_run.py --timeout 1800 /usr/bin/python3 "$@"
+}
+case "${1:-}" in
+    whip) shift; in_netns bench/whip_connect.py "$@" ;;
+    hls) shift; in_netns bench/hls_latency.py "$@" ;;
+    *) in_netns bench/whip_connect.py "$@"; in_netns bench/hls_latency.py ;;
+esac
