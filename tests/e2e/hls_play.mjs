@@ -81,6 +81,9 @@ function startPageServer(hlsjsPath) {
     } else if (req.url === '/hls.min.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript' });
       res.end(hlsjs);
+    } else if (req.url === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found');
@@ -117,10 +120,16 @@ function startPlayer(url) {
     });
     if (d.fatal) st.fatal = true;
   });
-  // The codecs hls.js found in the init segments and gave to MSE.
+  // The codecs hls.js found in the init segments and gave to MSE (one
+  // "audiovideo" track for a muxed fMP4 stream).
   hls.on(Hls.Events.BUFFER_CODECS, (_e, d) => {
-    if (d.video) st.codecs.video = d.video.codec || d.video.container || '';
-    if (d.audio) st.codecs.audio = d.audio.codec || d.audio.container || '';
+    for (const kind of ['video', 'audio', 'audiovideo']) {
+      if (!d[kind]) continue;
+      for (const c of (d[kind].codec || '').split(',')) {
+        if (/^(avc|hvc|hev)/.test(c)) st.codecs.video = c;
+        else if (c) st.codecs.audio = c;
+      }
+    }
   });
   hls.on(Hls.Events.LEVEL_LOADED, (_e, d) => {
     st.levelsLoaded++;

@@ -73,7 +73,8 @@ def missing(peer):
 
 def publisher_command(peer, url, duration):
     if peer == "aiortc":
-        return [PYTHON, os.path.join(PEERS, "aiortc_offer.py"), "--loopback",
+        # aiortc_offer.py with its H.264 encoder honouring PLI (see there).
+        return [PYTHON, os.path.join(HERE, "hls_aiortc.py"), "--loopback",
                 "--duration", str(duration), url]
     if peer == "webrtcbin":
         return [PYTHON, os.path.join(PEERS, "gst_offer.py"), "--duration", str(duration), url]
@@ -116,6 +117,8 @@ class Publisher:
             self.kill()
         for t in self._threads:
             t.join(timeout=5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            pipe.close()
         self.stdout = b"".join(self._out).decode("utf-8", "replace")
         self.stderr = b"".join(self._err).decode("utf-8", "replace")
         return self.proc.returncode
@@ -127,6 +130,8 @@ class Publisher:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if not self.proc.stdout.closed:
+            self.wait(5)
 
     def result(self):
         """The JSON line the publisher printed last (None if none)."""
@@ -153,7 +158,8 @@ class StreamWatch:
         self.cg = cg
         self.path = "/api/v1/streams/" + urllib.parse.quote(stream)
         self.interval = interval
-        self.snaps = []
+        self.snaps = []  # (wall clock when the request was sent, status, body)
+        self.ends = []   # wall clock when each answer was in
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -165,8 +171,10 @@ class StreamWatch:
                 r = http_request("GET", self.cg.url(self.path), timeout=5)
                 doc = r.json() if r.status == 200 else None
                 self.snaps.append((t, r.status, doc))
+                self.ends.append(time.time())
             except (OSError, ValueError):
                 self.snaps.append((t, None, None))
+                self.ends.append(time.time())
             self._stop.wait(self.interval)
 
     def stop(self):
@@ -182,12 +190,15 @@ class StreamWatch:
         return ((doc or {}).get(kind) or {}).get("frames", 0) or 0
 
     def first_keyframe_window(self):
-        """(last poll time without a keyframe, first poll time with one),
-        or None if no keyframe was ever seen."""
+        """When the first keyframe reached clipgate, as seen from outside:
+        (when the last request answered without a keyframe was sent, when
+        the first answer with one was in), or None if none was seen. An
+        answer reflects the state at some moment between its request and
+        its arrival, so the keyframe arrived inside this window."""
         before = None
-        for t, status, doc in self.snaps:
+        for (t, status, doc), end in zip(self.snaps, self.ends):
             if status == 200 and self.keyframes(doc) > 0:
-                return (before if before is not None else t, t)
+                return (before if before is not None else t, end)
             before = t
         return None
 
