@@ -88,6 +88,19 @@ int cg_rd_sub(cg_rd *r, cg_rd *sub, size_t n)
     return 0;
 }
 
+cg_rd cg_rd_field(cg_rd *r, char sep)
+{
+    const uint8_t *p = cg_rd_cur(r);
+    size_t left = cg_rd_left(r);
+    const uint8_t *hit = left ? memchr(p, sep, left) : NULL;
+    size_t n = hit ? (size_t)(hit - p) : left;
+    cg_rd f;
+    cg_rd_sub(r, &f, n); /* n <= left: cannot fail */
+    if (hit)
+        cg_rd_skip(r, 1);
+    return f;
+}
+
 static uint8_t *wr_reserve(cg_wr *w, size_t n)
 {
     if (w->err || w->cap - w->pos < n) {

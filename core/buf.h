@@ -39,6 +39,9 @@ int cg_rd_skip(cg_rd *r, size_t n);
 int cg_rd_ptr(cg_rd *r, const uint8_t **p, size_t n);
 /* Sub-reader over the next n bytes; advances the parent past them. */
 int cg_rd_sub(cg_rd *r, cg_rd *sub, size_t n);
+/* Sub-reader over the bytes up to the first sep (which is consumed), or over
+ * the rest of r when there is none. For text protocols (SDP, headers). */
+cg_rd cg_rd_field(cg_rd *r, char sep);
 
 typedef struct cg_wr {
     uint8_t *p;

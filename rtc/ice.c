@@ -291,6 +291,13 @@ int cg_ice_selected(const cg_ice *ice, struct sockaddr_storage *addr)
     return 0;
 }
 
+void cg_ice_consent_refresh(cg_ice *ice, uint64_t now_us)
+{
+    uint64_t d = add_sat(now_us, ice->consent_timeout_us);
+    if (d > ice->consent_deadline)
+        ice->consent_deadline = d;
+}
+
 uint64_t cg_ice_consent_deadline(const cg_ice *ice)
 {
     return ice ? ice->consent_deadline : 0;

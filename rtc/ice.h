@@ -89,6 +89,11 @@ int cg_ice_selected(const cg_ice *ice, struct sockaddr_storage *addr);
  * expired: last valid check + consent timeout (before any check: creation
  * time + timeout). */
 uint64_t cg_ice_consent_deadline(const cg_ice *ice);
+/* Extends consent to now_us + timeout on other proof that the peer is alive
+ * and holds the session keys: an SRTP/SRTCP packet that authenticated.
+ * Some agents (libnice, GStreamer) keep the pair alive with binding
+ * indications only, which carry no integrity and cannot count. */
+void cg_ice_consent_refresh(cg_ice *ice, uint64_t now_us);
 
 /* ICE restart (RFC 8445 §9): new local and remote credentials (copied; the
  * remote ones may be NULL as in cg_ice_new). Checks with the old credentials

@@ -40,19 +40,6 @@ static int rd_peek(const cg_rd *r)
     return cg_rd_left(r) ? cg_rd_cur(r)[0] : -1;
 }
 
-/* Splits off the bytes up to sep (sep consumed) or the rest of r. */
-static cg_rd rd_field(cg_rd *r, char sep)
-{
-    const uint8_t *p = cg_rd_cur(r);
-    size_t left = cg_rd_left(r);
-    const uint8_t *hit = left ? memchr(p, sep, left) : NULL;
-    size_t n = hit ? (size_t)(hit - p) : left;
-    cg_rd f;
-    cg_rd_sub(r, &f, n); /* n <= left: cannot fail */
-    if (hit)
-        cg_rd_skip(r, 1);
-    return f;
-}
 
 static void rd_skip_spaces(cg_rd *r)
 {
@@ -65,7 +52,7 @@ static void rd_skip_spaces(cg_rd *r)
 static cg_rd rd_word(cg_rd *r)
 {
     rd_skip_spaces(r);
-    return rd_field(r, ' ');
+    return cg_rd_field(r, ' ');
 }
 
 static void rd_trim(cg_rd *t)
@@ -517,8 +504,8 @@ static int a_rtpmap(pctx *c, cg_rd *v)
         return rc;
     rd_skip_spaces(v);
     cg_rd enc = rd_word(v);
-    cg_rd name = rd_field(&enc, '/');
-    cg_rd rate = rd_field(&enc, '/');
+    cg_rd name = cg_rd_field(&enc, '/');
+    cg_rd rate = cg_rd_field(&enc, '/');
     uint32_t hz, ch = 0;
     if (!tok_token(name, 31) || !tok_u32(rate, UINT32_MAX, &hz) || hz == 0)
         return bad(c, "a=rtpmap needs <payload type> <name>/<clock rate>[/<channels>]");
@@ -592,7 +579,7 @@ static int a_extmap(pctx *c, cg_rd *v)
         return 0; /* session-level extmap: not used by WebRTC peers */
     cg_sdp_media *m = c->m;
     cg_rd head = rd_word(v);
-    cg_rd idt = rd_field(&head, '/');
+    cg_rd idt = cg_rd_field(&head, '/');
     cg_rd uri = rd_word(v);
     uint32_t id;
     if (m->n_extmap == CG_SDP_MAX_EXTMAP)
@@ -629,7 +616,7 @@ static int a_ssrc(pctx *c, cg_rd *v)
     if (!tok_u32(num, UINT32_MAX, &ssrc))
         return bad(c, "a=ssrc must start with an SSRC from 0 to 4294967295");
     rd_skip_spaces(v);
-    cg_rd name = rd_field(v, ':');
+    cg_rd name = cg_rd_field(v, ':');
     rd_trim(v);
     cg_sdp_ssrc *e = NULL;
     for (size_t i = 0; i < m->n_ssrc && !e; i++)
@@ -717,7 +704,7 @@ static const struct {
 
 static int line_a(pctx *c, cg_rd *v)
 {
-    cg_rd name = rd_field(v, ':');
+    cg_rd name = cg_rd_field(v, ':');
     for (size_t i = 0; i < sizeof(attr_table) / sizeof(attr_table[0]); i++)
         if (tok_is(&name, attr_table[i].name))
             return attr_table[i].fn(c, v);
@@ -738,7 +725,7 @@ static int line_m(pctx *c, cg_rd *v)
         return bad(c, "m= line needs at least 4 fields: <media> <port> <proto> <format>...");
     if (s->n_media == CG_SDP_MAX_MEDIA)
         return bad(c, "more than %d m= lines", CG_SDP_MAX_MEDIA);
-    cg_rd portn = rd_field(&portf, '/'); /* "<port>/<count>" is legal; count unused */
+    cg_rd portn = cg_rd_field(&portf, '/'); /* "<port>/<count>" is legal; count unused */
     if (!tok_u32(portn, 65535, &port))
         return bad(c, "m= port must be a number from 0 to 65535");
     if (!tok_token(media, 32) || !tok_token(proto, 64))
@@ -781,7 +768,7 @@ static int line_c(pctx *c, cg_rd *v)
     cg_rd addr = rd_word(v);
     if (!cg_rd_left(&net) || !cg_rd_left(&atype) || !cg_rd_left(&addr))
         return bad(c, "c= line needs <nettype> <addrtype> <address>");
-    cg_rd host = rd_field(&addr, '/'); /* multicast TTL suffix */
+    cg_rd host = cg_rd_field(&addr, '/'); /* multicast TTL suffix */
     if (!tok_token(host, CG_SDP_ADDR_MAX))
         return bad(c, "c= address must be at most %d characters", CG_SDP_ADDR_MAX);
     const char **dst = c->m ? &c->m->conn_addr : &c->s->s.conn_addr;
@@ -864,7 +851,7 @@ static int parse_all(pctx *c, const char *text, size_t len)
     cg_rd_init(&r, text, len);
     while (cg_rd_left(&r)) {
         c->line++;
-        cg_rd line = rd_field(&r, '\n');
+        cg_rd line = cg_rd_field(&r, '\n');
         size_t n = cg_rd_left(&line);
         if (n && cg_rd_cur(&line)[n - 1] == '\r')
             line.len--;
@@ -983,8 +970,8 @@ int cg_sdp_fmtp_param(const char *fmtp, const char *key, const char **val, size_
         return CG_EINVAL;
     cg_rd_init(&r, fmtp, strlen(fmtp));
     while (cg_rd_left(&r)) {
-        cg_rd p = rd_field(&r, ';');
-        cg_rd k = rd_field(&p, '=');
+        cg_rd p = cg_rd_field(&r, ';');
+        cg_rd k = cg_rd_field(&p, '=');
         rd_trim(&k);
         rd_trim(&p);
         if (tok_icase(&k, key)) {
@@ -1204,7 +1191,7 @@ static bool fp_bytes(const char *hex, uint8_t out[32])
     cg_rd r;
     cg_rd_init(&r, hex, strlen(hex));
     for (int i = 0; i < 32; i++) {
-        cg_rd byte = rd_field(&r, ':');
+        cg_rd byte = cg_rd_field(&r, ':');
         uint8_t hi, lo;
         if (cg_rd_left(&byte) != 2 || cg_rd_u8(&byte, &hi) || cg_rd_u8(&byte, &lo))
             return false;

@@ -32,19 +32,6 @@ __attribute__((format(printf, 2, 3))) static int bad(fctx *c, const char *fmt, .
     return CG_EPROTO;
 }
 
-/* Splits off the bytes up to sep (sep consumed) or the rest of r. */
-static cg_rd rd_field(cg_rd *r, char sep)
-{
-    const uint8_t *p = cg_rd_cur(r);
-    size_t left = cg_rd_left(r);
-    const uint8_t *hit = left ? memchr(p, sep, left) : NULL;
-    size_t n = hit ? (size_t)(hit - p) : left;
-    cg_rd f;
-    cg_rd_sub(r, &f, n); /* n <= left: cannot fail */
-    if (hit)
-        cg_rd_skip(r, 1);
-    return f;
-}
 
 static void rd_trim(cg_rd *t)
 {
@@ -107,7 +94,7 @@ static int set_cred(fctx *c, cg_rd *v, char *dst, size_t cap, const char *attr)
 static int frag_attr(fctx *c, cg_rd *v)
 {
     cg_sdpfrag *f = c->f;
-    cg_rd name = rd_field(v, ':');
+    cg_rd name = cg_rd_field(v, ':');
     if (tok_is(&name, "ice-ufrag"))
         return set_cred(c, v, f->ice_ufrag, sizeof(f->ice_ufrag), "ice-ufrag");
     if (tok_is(&name, "ice-pwd"))
@@ -174,7 +161,7 @@ int cg_sdpfrag_parse(const char *text, size_t len, cg_sdpfrag *out, char *why, s
     cg_rd_init(&r, text ? text : "", len);
     while (cg_rd_left(&r)) {
         c.line++;
-        cg_rd line = rd_field(&r, '\n');
+        cg_rd line = cg_rd_field(&r, '\n');
         size_t n = cg_rd_left(&line);
         if (n && cg_rd_cur(&line)[n - 1] == '\r')
             line.len--;

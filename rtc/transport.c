@@ -366,6 +366,9 @@ static void handle_srtp(cg_peer *peer, uint8_t *p, size_t n, int cls, uint64_t n
         peer->stats.srtp_replay++;
         return;
     }
+    /* Authenticated media proves the publisher is alive; the timer sees the
+     * new deadline when it next fires. */
+    cg_ice_consent_refresh(peer->ice, now);
     if (cls == CG_PKT_RTCP) {
         peer->stats.srtcp_in++;
         if (peer->cbs.on_rtcp)

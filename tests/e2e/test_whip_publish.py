@@ -25,6 +25,7 @@ import whip_util
 from harness import http_request
 
 PUBLISH_S = 11
+CONSENT_TIMEOUT = "4s"  # shorter than PUBLISH_S on purpose
 # Publishers take a few seconds to start (Chromium) and to settle and DELETE.
 PUBLISHER_TIMEOUT_S = PUBLISH_S + 45
 FRAME_TOLERANCE = 0.02
@@ -38,7 +39,11 @@ class WhipPublish(harness.ClipgateTestCase):
             self.skipTest(reason)
         dump_dir = tempfile.mkdtemp(prefix="cg-dump-")
         self.addCleanup(shutil.rmtree, dump_dir, ignore_errors=True)
-        cg = self.start_clipgate("--public-ip", "127.0.0.1", "--dump-dir", dump_dir)
+        # A consent timeout shorter than the publish: sessions must be kept
+        # alive by authenticated media too, since some agents (libnice)
+        # refresh the pair with binding indications only.
+        cg = self.start_clipgate("--public-ip", "127.0.0.1", "--dump-dir", dump_dir,
+                                 "--consent-timeout", CONSENT_TIMEOUT)
         url = cg.url("/whip/" + stream)
 
         pub = whip_util.Publisher(peer, url, PUBLISH_S, extra)

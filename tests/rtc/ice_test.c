@@ -324,6 +324,12 @@ static void test_consent(void)
     CHECK_INT(ev, 0);
     CHECK_INT(cg_ice_addr_ok(ice, &other), 0);
     CHECK(cg_ice_consent_deadline(ice) == 25 * SEC + CONSENT);
+    /* Authenticated media refreshes consent (agents that only send binding
+     * indications), but never moves the deadline back. */
+    cg_ice_consent_refresh(ice, 50 * SEC);
+    CHECK(cg_ice_consent_deadline(ice) == 50 * SEC + CONSENT);
+    cg_ice_consent_refresh(ice, 45 * SEC);
+    CHECK(cg_ice_consent_deadline(ice) == 50 * SEC + CONSENT);
     cg_ice_free(ice);
 }
 
