@@ -653,17 +653,25 @@ static int reap_locked(cg_recorder *r)
         if (!b->pk || !b->ended_ev)
             continue;
         cg_packager *p = b->pk;
+        /* Final: the worker published its last stats before EV_ENDED. */
         cg_packager_get_stats(p, &b->final);
         b->has_stats = 1;
         b->pk = NULL;
-        pthread_mutex_unlock(&r->mu);
-        cg_packager_free(p);
+        /* Counted out as it leaves the registry's "running" view. */
         cg_metric_sub(g_m.live, 1);
         if (__atomic_load_n(&b->degraded_counted, __ATOMIC_ACQUIRE))
             cg_metric_sub(g_m.degraded, 1);
+        /* Once unlocked, a retention pass may delete b: keep what the log
+         * line needs. */
+        char id[CG_TL_ID_MAX + 1], stream[CG_STREAM_NAME_MAX + 1];
+        memcpy(id, b->id, sizeof(id));
+        memcpy(stream, b->stream, sizeof(stream));
         size_t count = cg_timeline_count(b->tl);
-        cg_info(b->stream, "broadcast %s ended: %zu segments%s", b->id, count,
-                b->final.degraded ? ", degraded (segments lost)" : "");
+        int degraded = b->final.degraded;
+        pthread_mutex_unlock(&r->mu);
+        cg_packager_free(p);
+        cg_info(stream, "broadcast %s ended: %zu segments%s", id, count,
+                degraded ? ", degraded (segments lost)" : "");
         pthread_mutex_lock(&r->mu);
         pthread_cond_broadcast(&r->reaped);
         return 1;
@@ -822,6 +830,8 @@ int cg_recorder_new(cg_recorder **out, cg_storage *st, const cg_config *cfg, cg_
     return 0;
 }
 
+static void noop(void *arg) {}
+
 void cg_recorder_shutdown(cg_recorder *r)
 {
     if (!r || r->shut_down)
@@ -844,6 +854,9 @@ void cg_recorder_shutdown(cg_recorder *r)
         pthread_join(r->janitor, NULL);
         r->janitor_started = 0;
     }
+    /* No packager is left to ask for keyframes; posts run in order, so
+     * once this one has run no request still points at a broadcast. */
+    run_on_loop(r->loop, noop, NULL);
 }
 
 void cg_recorder_free(cg_recorder *r)
