@@ -37,7 +37,7 @@
 typedef struct cg_app {
     cg_config cfg;
     cg_http_server *http;
-    cg_media *media; /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
+    cg_media *media;       /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
     cg_storage *storage;   /* the data dir: recordings and their indexes */
     cg_recorder *recorder; /* a broadcast per stream, recordings, retention */
     cg_services svc;       /* what HTTP handlers reach */
