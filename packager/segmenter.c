@@ -28,6 +28,10 @@
 #define MAX_PS_BYTES 4096
 /* Video frames queued while a cut waits for audio (about 2 s at 30 fps). */
 #define VQ_MAX 64
+/* Audio held while a period waits for its first keyframe (320 ms of 20 ms
+ * Opus frames): a keyframe takes longer to encode and send than the audio
+ * captured just after it, which therefore arrives first. */
+#define AQ_MAX 16
 /* How long (timeline units per second) a cut waits for the transcoded audio
  * to reach the keyframe: the AAC encoder's output lags its input by about
  * two frames (43 ms); a publisher's audio may lag more, or be muted. */
@@ -82,6 +86,8 @@ struct cg_segmenter {
     uint64_t cut_wall;
 
     /* audio */
+    cg_frame *aq[AQ_MAX]; /* held before the period's keyframe, oldest first */
+    size_t aq_n;
     int64_t a_next;     /* lowest acceptable next audio mux time */
     int64_t a_end;      /* end of the last audio sample written (48 kHz) */
     uint64_t a_wall;    /* wall clock of the Opus frame being processed */
@@ -307,11 +313,19 @@ static void end_period(cg_segmenter *s)
     s->cut_pending = 0;
 }
 
+static void aq_clear(cg_segmenter *s)
+{
+    for (size_t i = 0; i < s->aq_n; i++)
+        cg_frame_unref(s->aq[i]);
+    s->aq_n = 0;
+}
+
 void cg_segmenter_free(cg_segmenter *s)
 {
     if (!s)
         return;
     end_period(s);
+    aq_clear(s);
     cg_dbuf_free(&s->scratch);
     cg_dbuf_free(&s->segbuf);
     free(s);
@@ -639,6 +653,24 @@ static int force_close(cg_segmenter *s, int64_t t)
     return rc;
 }
 
+static int push_audio(cg_segmenter *s, cg_frame *f);
+
+/* The period has started: the held audio goes in now; what was captured
+ * before the keyframe is dropped by write_audio (or primes the AAC
+ * encoder). */
+static int replay_audio(cg_segmenter *s)
+{
+    size_t n = s->aq_n;
+    s->aq_n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rc && s->in_period)
+            rc = push_audio(s, s->aq[i]);
+        cg_frame_unref(s->aq[i]);
+    }
+    return rc;
+}
+
 static int push_video(cg_segmenter *s, cg_frame *f)
 {
     int64_t raw = to_ts(f->pts, f->timescale ? f->timescale : VIDEO_TS, VIDEO_TS);
@@ -675,7 +707,7 @@ static int push_video(cg_segmenter *s, cg_frame *f)
         }
         open_segment(s, s->timeline_end, f->wall_us, 1);
         vq_push(s, f, s->timeline_end);
-        return 0;
+        return replay_audio(s);
     }
 
     int64_t t = raw + s->v_shift;
@@ -745,7 +777,15 @@ static int push_audio(cg_segmenter *s, cg_frame *f)
     }
     if (!s->in_period) {
         if (s->cfg.video) {
-            s->st.dropped_before_start++; /* nothing to show it with yet */
+            /* Nothing to show it with yet; it may belong after the coming
+             * keyframe. Drop oldest when full. */
+            if (s->aq_n == AQ_MAX) {
+                cg_frame_unref(s->aq[0]);
+                memmove(s->aq, s->aq + 1, (AQ_MAX - 1) * sizeof(s->aq[0]));
+                s->aq_n--;
+                s->st.dropped_before_start++;
+            }
+            s->aq[s->aq_n++] = cg_frame_ref(f);
             return 0;
         }
         int rc = start_period(s, NULL, 0, f, raw);
@@ -812,6 +852,7 @@ int cg_segmenter_finish(cg_segmenter *s)
     if (s->finished)
         return 0;
     int rc = close_period(s, 0);
+    aq_clear(s);
     s->finished = 1;
     return rc == CG_ENOMEM ? rc : 0;
 }
