@@ -239,43 +239,21 @@ def wait_for(fn, timeout, interval=0.25, what="condition"):
 
 # --------------------------------------------------------- recordings API
 
-def parse_wall(v):
-    """A wall-clock value from the API (µs or s since the epoch, or ISO
-    8601) in seconds since the epoch."""
-    if isinstance(v, str):
-        return parse_pdt(v)
-    if v > 1e14:  # microseconds
-        return v / 1e6
-    if v > 1e11:  # milliseconds
-        return v / 1e3
-    return float(v)
-
-
-def _pick(d, *names):
-    for n in names:
-        if n in d and d[n] is not None:
-            return d[n]
-    raise KeyError(f"none of {names} in {sorted(d)}")
-
-
 def timeline(doc):
-    """Normalised segments of GET /api/v1/recordings/{id}: dicts with seq,
-    start, duration (seconds since the broadcast start), wall (epoch
-    seconds), keys (seconds), bytes, disc, period."""
-    out = []
-    for s in doc["segments"]:
-        seg = {
-            "seq": int(_pick(s, "seq", "sequence")),
-            "start": float(_pick(s, "start_s", "start")),
-            "duration": float(_pick(s, "duration_s", "duration")),
-            "wall": parse_wall(_pick(s, "wall_clock", "program_date_time", "wall_us", "wall")),
-            "keys": [float(k) for k in _pick(s, "keyframes_s", "keyframes", "keys")],
-            "bytes": s.get("bytes"),
-            "disc": bool(s.get("discontinuity", s.get("disc", False))),
-            "period": s.get("period"),
-        }
-        out.append(seg)
-    return out
+    """The segments of GET /api/v1/recordings/{id} as dicts: seq, start,
+    duration (seconds since the broadcast started, as the API gives them,
+    to the millisecond), wall (its wall_clock in epoch seconds), keys
+    (keyframe times, seconds), bytes, disc, period."""
+    return [{
+        "seq": int(s["seq"]),
+        "start": float(s["start"]),
+        "duration": float(s["duration"]),
+        "wall": parse_pdt(s["wall_clock"]),
+        "keys": [float(k) for k in s["keyframes"]],
+        "bytes": s["bytes"],
+        "disc": bool(s["discontinuity"]),
+        "period": s["period"],
+    } for s in doc["segments"]]
 
 
 def recording(cg, bid):
@@ -283,8 +261,8 @@ def recording(cg, bid):
 
 
 def recordings(cg):
-    doc = get_json(cg, "/api/v1/recordings")
-    return doc["recordings"] if isinstance(doc, dict) else doc
+    """The list of GET /api/v1/recordings (summaries, newest first)."""
+    return get_json(cg, "/api/v1/recordings")["recordings"]
 
 
 def recording_state(doc):
@@ -292,14 +270,10 @@ def recording_state(doc):
 
 
 def broadcast_of_stream(doc):
-    """The current broadcast id in GET /api/v1/streams/{stream}."""
-    for k in ("broadcast", "broadcast_id"):
-        v = doc.get(k)
-        if isinstance(v, dict):
-            v = v.get("id")
-        if v:
-            return v
-    return None
+    """The id of the current broadcast in GET /api/v1/streams/{stream}
+    (its "broadcast" object), or None."""
+    b = (doc or {}).get("broadcast")
+    return b.get("id") if isinstance(b, dict) else None
 
 
 def wait_ended(cg, bid, timeout=40):
