@@ -390,10 +390,6 @@ class HlsBroadcast(harness.ClipgateTestCase):
             f"{durations[0][2] * 1000:.1f} ms")
         log(f"A/V start offset: first segment {av_first * 1000:.1f} ms, whole recording "
             f"{av_whole * 1000:.1f} ms ({audio})")
-        if audio == "opus":
-            # Measured and logged above; asserted in test_opus_av_start once
-            # Opus passthrough can pad a segment's start (see there).
-            return
         self.assertLessEqual(abs(av_first), AV_TOLERANCE_S, first)
         self.assertLessEqual(abs(av_whole), AV_TOLERANCE_S, whole)
 
@@ -407,13 +403,6 @@ class HlsBroadcast(harness.ClipgateTestCase):
 
     def test_aiortc_opus(self):
         self.broadcast("aiortc", "hls-opus", audio="opus", preview=False)
-
-    def test_opus_av_start(self):
-        self.skipTest(
-            "known gap: with --audio-codec opus the audio is passed through, so a "
-            "broadcast whose publisher starts audio later than video (aiortc: 45-100 ms) "
-            "starts its first segment with audio later than the 40 ms bound; the AAC "
-            "default meets it (test_aiortc_aac, test_webrtcbin_aac)")
 
 
 if __name__ == "__main__":
