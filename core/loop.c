@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -243,6 +244,46 @@ static void run_posts(cg_loop *l)
         pthread_mutex_unlock(&l->mu);
         it.fn(it.arg);
     }
+}
+
+typedef struct sync_call {
+    cg_post_fn fn;
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} sync_call;
+
+static void sync_call_run(void *p)
+{
+    sync_call *c = p;
+    c->fn(c->arg);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cg_loop_call(cg_loop *l, cg_post_fn fn, void *arg)
+{
+    sync_call c = {.fn = fn, .arg = arg};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    int rc;
+    for (int tries = 0; (rc = cg_loop_post(l, sync_call_run, &c)) == CG_EFULL && tries < 1000;
+         tries++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&c.mu);
+        while (!c.done)
+            pthread_cond_wait(&c.cv, &c.mu);
+        pthread_mutex_unlock(&c.mu);
+    }
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+    return rc;
 }
 
 void cg_loop_stop(cg_loop *l)

@@ -44,6 +44,13 @@ void cg_loop_timer_cancel(cg_loop *loop, cg_timer *t);
  * Returns 0, CG_EFULL (queue at its bound) or CG_ESTATE (loop stopping). */
 int cg_loop_post(cg_loop *loop, cg_post_fn fn, void *arg);
 
+/* Any thread but the loop's own: runs fn(arg) on the loop thread and waits
+ * until it has returned. A full post queue is retried for up to a second
+ * (media work drains it quickly). No timeout once posted: loop callbacks
+ * never block, and owners stop callers before they stop the loop.
+ * Returns 0, CG_EFULL or CG_ESTATE (loop stopping). */
+int cg_loop_call(cg_loop *loop, cg_post_fn fn, void *arg);
+
 /* Runs until cg_loop_stop(). Returns 0 or CG_EIO. */
 int cg_loop_run(cg_loop *loop);
 /* Any thread. */

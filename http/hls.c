@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "http/problem.h"
 #include "http/services.h"
@@ -72,6 +73,27 @@ static int send_playlist(cg_http_resp *resp, cg_dbuf *d)
 
 /* --- playlists -------------------------------------------------------------------- */
 
+/* A player still on /live when the broadcast ends should get its last
+ * window with EXT-X-ENDLIST and stop cleanly, not a 404 mid-playback: the
+ * stream's latest broadcast is served there for a while after it ended
+ * (two live windows, at least a minute). */
+static int just_ended(cg_services *svc, const char *stream, cg_recorder_info *info)
+{
+    int rc = cg_recorder_find_latest(svc->recorder, stream, info);
+    if (rc)
+        return rc;
+    cg_tl_info ti;
+    cg_timeline_info(info->tl, &ti);
+    uint64_t keep = 2 * (uint64_t)svc->cfg->live_window * svc->cfg->segment_duration_us;
+    if (keep < 60000000u)
+        keep = 60000000u;
+    uint64_t now = cg_wall_us();
+    if (ti.state == CG_TL_ENDED && ti.end_wall_us && now - ti.end_wall_us <= keep)
+        return 0;
+    cg_recorder_info_clear(info);
+    return CG_ENOTFOUND;
+}
+
 static int live_playlist(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
@@ -90,6 +112,8 @@ static int live_playlist(cg_http_req *req, cg_http_resp *resp, void *ctx)
     }
     cg_recorder_info info;
     int rc = cg_recorder_find_live(svc->recorder, stream, &info);
+    if (rc == CG_ENOTFOUND)
+        rc = just_ended(svc, stream, &info);
     if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
         return cg_http_problem(resp, 404, "No such live stream",
                                "Nobody is publishing \"%s\" right now. Publish with WHIP to "

@@ -45,42 +45,22 @@ struct cg_media {
     uint64_t dropped_synced[N_DROP_REASONS];
 };
 
-typedef struct call {
+typedef struct media_call {
     cg_media *m;
     cg_media_fn fn;
     void *arg;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-} call;
+} media_call;
 
-static void call_trampoline(void *p)
+static void media_call_run(void *p)
 {
-    call *c = p;
+    media_call *c = p;
     c->fn(c->m, c->arg);
-    pthread_mutex_lock(&c->mu);
-    c->done = 1;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
 }
 
 int cg_media_call(cg_media *m, cg_media_fn fn, void *arg)
 {
-    call c = {.m = m, .fn = fn, .arg = arg};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
-    int rc = cg_loop_post(m->loop, call_trampoline, &c);
-    if (rc == 0) {
-        /* No timeout: the media thread never blocks, and shutdown stops the
-         * HTTP server (the only caller) before it stops this loop. */
-        pthread_mutex_lock(&c.mu);
-        while (!c.done)
-            pthread_cond_wait(&c.cv, &c.mu);
-        pthread_mutex_unlock(&c.mu);
-    }
-    pthread_mutex_destroy(&c.mu);
-    pthread_cond_destroy(&c.cv);
-    return rc;
+    media_call c = {.m = m, .fn = fn, .arg = arg};
+    return cg_loop_call(m->loop, media_call_run, &c);
 }
 
 static uint64_t stat_at(const cg_transport_stats *st, size_t offset)

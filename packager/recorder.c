@@ -423,47 +423,6 @@ static void stop_on_loop(void *arg)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Runs fn(arg) on the media loop and waits for it. */
-typedef struct loop_call {
-    void (*fn)(void *);
-    void *arg;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-} loop_call;
-
-static void loop_call_run(void *p)
-{
-    loop_call *c = p;
-    c->fn(c->arg);
-    pthread_mutex_lock(&c->mu);
-    c->done = 1;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-}
-
-static int run_on_loop(cg_loop *loop, void (*fn)(void *), void *arg)
-{
-    loop_call c = {.fn = fn, .arg = arg};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
-    int rc;
-    /* The post queue may be momentarily full of media work. */
-    for (int tries = 0; (rc = cg_loop_post(loop, loop_call_run, &c)) == CG_EFULL && tries < 1000;
-         tries++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    if (rc == 0) {
-        pthread_mutex_lock(&c.mu);
-        while (!c.done)
-            pthread_cond_wait(&c.cv, &c.mu);
-        pthread_mutex_unlock(&c.mu);
-    }
-    pthread_mutex_destroy(&c.mu);
-    pthread_cond_destroy(&c.cv);
-    return rc;
-}
 
 /* ---- deleting ---- */
 
@@ -837,7 +796,7 @@ void cg_recorder_shutdown(cg_recorder *r)
     if (!r || r->shut_down)
         return;
     r->shut_down = 1;
-    if (run_on_loop(r->loop, stop_on_loop, r) != 0) {
+    if (cg_loop_call(r->loop, stop_on_loop, r) != 0) {
         /* Only when the loop is already gone: nothing runs there now. */
         cg_warn("recorder", "media loop unavailable at shutdown: finishing broadcasts here");
         stop_on_loop(r);
@@ -856,7 +815,7 @@ void cg_recorder_shutdown(cg_recorder *r)
     }
     /* No packager is left to ask for keyframes; posts run in order, so
      * once this one has run no request still points at a broadcast. */
-    run_on_loop(r->loop, noop, NULL);
+    cg_loop_call(r->loop, noop, NULL);
 }
 
 void cg_recorder_free(cg_recorder *r)
