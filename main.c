@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clip/store.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -40,8 +41,9 @@ typedef struct cg_app {
     cg_media *media;       /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
     cg_storage *storage;   /* the data dir: recordings and their indexes */
     cg_recorder *recorder; /* a broadcast per stream, recordings, retention */
+    cg_clip_store *clips;  /* persisted clips */
     cg_services svc;       /* what HTTP handlers reach */
-    /* To add: the clip workers, and the WebSocket events
+    /* To add: the WebSocket events
      * server (:events-port), each with a create step in app_init() and a
      * stop step in app_stop(). */
 } cg_app;
@@ -131,9 +133,15 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the recorder: %s", cg_strerror(rc));
         return rc;
     }
+    rc = cg_clip_store_new(&app->clips, app->storage);
+    if (rc) {
+        snprintf(err, errlen, "cannot load the persisted clips: %s", cg_strerror(rc));
+        return rc;
+    }
     app->svc.cfg = cfg;
     app->svc.media = app->media;
     app->svc.recorder = app->recorder;
+    app->svc.clips = app->clips;
     rc = cg_http_server_new(&app->http, cfg);
     if (rc) {
         snprintf(err, errlen, "cannot create the HTTP server: %s", cg_strerror(rc));
@@ -142,7 +150,8 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     if ((rc = cg_whip_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_api_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_hls_routes_add(app->http, &app->svc)) != 0 ||
-        (rc = cg_recordings_routes_add(app->http, &app->svc)) != 0) {
+        (rc = cg_recordings_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_clips_routes_add(app->http, &app->svc)) != 0) {
         snprintf(err, errlen, "cannot register routes: %s", cg_strerror(rc));
         return rc;
     }
@@ -183,6 +192,8 @@ static void app_free(cg_app *app)
     app->media = NULL;
     cg_recorder_free(app->recorder);
     app->recorder = NULL;
+    cg_clip_store_free(app->clips);
+    app->clips = NULL;
     cg_storage_free(app->storage);
     app->storage = NULL;
     cg_config_clear(&app->cfg);

@@ -51,6 +51,12 @@ static const char *const cors_expose_headers[] = {
     "Content-Disposition",
     "Preview-Start-Seconds",
     "Stream-Media-Id",
+    "Clip-Requested-Start",
+    "Clip-Requested-Duration",
+    "Clip-Start",
+    "Clip-Duration",
+    "Clip-Keyframe",
+    "Clip-Mode",
 };
 
 /* Request headers a browser script may send (CORS preflight). Authorization

@@ -8,11 +8,13 @@
 
 struct cg_media;
 struct cg_recorder;
+struct cg_clip_store;
 
 typedef struct cg_services {
     const cg_config *cfg;
     struct cg_media *media;
     struct cg_recorder *recorder; /* broadcasts: live, recorded, their files */
+    struct cg_clip_store *clips;  /* persisted clips */
 } cg_services;
 
 /* Route tables of each HTTP area; each returns cg_http_server_add_routes'
@@ -21,6 +23,7 @@ int cg_whip_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_api_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_hls_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_recordings_routes_add(cg_http_server *srv, cg_services *svc);
+int cg_clips_routes_add(cg_http_server *srv, cg_services *svc);
 
 /* The "broadcast" object of a stream's JSON (GET /api/v1/streams): its live
  * broadcast's id, state, segments and packaging counters. Gives a new
