@@ -287,6 +287,80 @@ static void test_gop_1s_aac(void)
     end_run(&r);
 }
 
+/* webrtcbin repeats the SPS three or four times in a keyframe. The copies
+ * are identical, so they are the same parameters: no new init segment, no
+ * discontinuity. Every keyframe gets 2 or 3 extra copies of its SPS. */
+static void feed_repeated_sps(void *arg, cg_frame *f)
+{
+    run *r = arg;
+    if (f->kind != CG_MEDIA_VIDEO || !(f->flags & CG_FRAME_KEY)) {
+        feed(arg, f);
+        return;
+    }
+    /* The SPS: from its start code to the next start code. */
+    const uint8_t *sps = NULL;
+    size_t sps_len = 0;
+    for (size_t i = 0; i + 4 < f->len; i++) {
+        if (f->data[i] || f->data[i + 1] || f->data[i + 2] != 1)
+            continue;
+        if (sps) {
+            sps_len = (size_t)(f->data + i - sps);
+            if (i > 0 && f->data[i - 1] == 0)
+                sps_len--; /* 4-byte start code of the next NAL */
+            break;
+        }
+        if ((f->data[i + 3] & 0x1f) == 7)
+            sps = f->data + i + 3;
+    }
+    CHECK(sps && sps_len);
+    if (!sps || !sps_len) {
+        feed(arg, f);
+        return;
+    }
+    /* 2, 3, 2, 3... extra copies: the count changes from keyframe to
+     * keyframe, as webrtcbin's does. */
+    size_t extra = 2 + (size_t)((r->vframes / 30) % 2);
+    cg_frame *g;
+    CHECK_INT(cg_frame_new(&g, f->len + extra * (sps_len + 4)), 0);
+    uint8_t *w = g->data;
+    for (size_t k = 0; k < extra; k++) {
+        static const uint8_t sc[4] = {0, 0, 0, 1};
+        memcpy(w, sc, 4);
+        memcpy(w + 4, sps, sps_len);
+        w += 4 + sps_len;
+    }
+    memcpy(w, f->data, f->len);
+    g->kind = f->kind;
+    g->codec = f->codec;
+    g->flags = f->flags;
+    g->timescale = f->timescale;
+    g->pts = f->pts;
+    g->dts = f->dts;
+    g->duration = f->duration;
+    g->wall_us = f->wall_us;
+    feed(arg, g);
+    cg_frame_unref(g);
+}
+
+static void test_repeated_sps_one_period(void)
+{
+    run r;
+    cg_segmenter_cfg cfg = {.video = 1, .audio = 1};
+    if (start_run(&r, &cfg))
+        return;
+    CHECK(mu_feed(media("g1.mp4", 30, 6, "av"), feed_repeated_sps, &r) > 0);
+    CHECK_INT(cg_segmenter_finish(r.s), 0);
+    CHECK_INT(r.inits, 1);
+    CHECK_INT(r.nsegs, 3);
+    for (size_t i = 0; i < r.nsegs && i < 3; i++) {
+        CHECK_INT(r.segs[i].disc, 0);
+        CHECK_INT(r.segs[i].period, 0);
+        CHECK_INT(r.segs[i].duration, 180000);
+        check_segment(&r, i, "aac", 90000, -1);
+    }
+    end_run(&r);
+}
+
 static void test_gop_3s_never_cut_mid_gop(void)
 {
     run r;
@@ -467,6 +541,7 @@ int main(void)
     if (mu_tmpdir(media_dir, sizeof(media_dir), "media") != 0)
         return 1;
     RUN(test_gop_1s_aac);
+    RUN(test_repeated_sps_one_period);
     RUN(test_gop_3s_never_cut_mid_gop);
     RUN(test_opus_kept);
     RUN(test_audio_only);
