@@ -82,12 +82,12 @@ int cg_clip_meta_format(const cg_clip_meta *m, cg_dbuf *out)
     json_object_set_new(o, "created_at", json_string(created));
     json_object_set_new(o, "bytes", json_integer((json_int_t)m->bytes));
     /* Exact values for reloading; the fields above are rounded for people. */
-    json_object_set_new(o, "us",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "req_start", (json_int_t)m->req_start_us,
-                                  "req_duration", (json_int_t)m->req_duration_us, "start",
-                                  (json_int_t)m->start_us, "duration", (json_int_t)m->duration_us,
-                                  "keyframe", (json_int_t)m->keyframe_us, "created_wall",
-                                  (json_int_t)m->created_wall_us));
+    json_object_set_new(
+        o, "us",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "req_start", (json_int_t)m->req_start_us,
+                  "req_duration", (json_int_t)m->req_duration_us, "start", (json_int_t)m->start_us,
+                  "duration", (json_int_t)m->duration_us, "keyframe", (json_int_t)m->keyframe_us,
+                  "created_wall", (json_int_t)m->created_wall_us));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(o);
     if (!text)

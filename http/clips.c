@@ -69,7 +69,10 @@ static int cut_acquire(void)
     return 0;
 }
 
-static void cut_release(void) { atomic_fetch_sub(&cuts_running, 1); }
+static void cut_release(void)
+{
+    atomic_fetch_sub(&cuts_running, 1);
+}
 
 static int busy(cg_http_resp *resp)
 {
@@ -151,9 +154,8 @@ static int bad_param(cg_http_resp *resp, const char *name, const char *value)
  * times and plans the clip. On failure resp holds the error. tv, dv, lv
  * and mv are the time, duration, last and mode texts (NULL if absent);
  * exactly one of "time and duration" or "last" must be given. */
-static int resolve(cg_services *svc, cg_http_resp *resp, const char *broadcast,
-                   const char *stream, const char *tv, const char *dv, const char *lv,
-                   const char *mv, clip_req *c)
+static int resolve(cg_services *svc, cg_http_resp *resp, const char *broadcast, const char *stream,
+                   const char *tv, const char *dv, const char *lv, const char *mv, clip_req *c)
 {
     const cg_config *cfg = svc->cfg;
     int mode, rc;
@@ -220,12 +222,11 @@ static int resolve(cg_services *svc, cg_http_resp *resp, const char *broadcast,
         char a[32], b[32];
         fmt_secs(c->plan.avail_start_us, a, sizeof(a));
         fmt_secs(c->plan.avail_end_us, b, sizeof(b));
-        json_t *o = json_pack(
-            "{s:s,s:s,s:i,s:s,s:f,s:f}", "type", "about:blank", "title", "Range Not Available",
-            "status", 416, "detail",
-            why[0] ? why : "The clip range is outside the recording.", "available_start",
-            (double)c->plan.avail_start_us / 1e6, "available_end",
-            (double)c->plan.avail_end_us / 1e6);
+        json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:f,s:f}", "type", "about:blank", "title",
+                              "Range Not Available", "status", 416, "detail",
+                              why[0] ? why : "The clip range is outside the recording.",
+                              "available_start", (double)c->plan.avail_start_us / 1e6,
+                              "available_end", (double)c->plan.avail_end_us / 1e6);
         char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
         json_decref(o);
         if (!text)
@@ -296,8 +297,8 @@ static int cut(cg_services *svc, cg_http_resp *resp, clip_req *c, char *path, si
         busy(resp);
         return 1;
     }
-    rc = cg_clip_write_mp4(cg_recorder_storage(svc->recorder), c->info.dir, c->snap, &c->plan,
-                           path);
+    rc =
+        cg_clip_write_mp4(cg_recorder_storage(svc->recorder), c->info.dir, c->snap, &c->plan, path);
     cut_release();
     if (rc) {
         cg_warn(c->info.id, "clip %.3f+%.3f s failed: %s", (double)c->plan.start_us / 1e6,
@@ -797,10 +798,7 @@ static const cg_http_route clip_routes[] = {
      .name = "live_clip_m3u8"},
     {.method = "POST", .pattern = "/api/v1/clips", .handler = api_clip_create, .name = "api_clips"},
     {.method = "GET", .pattern = "/api/v1/clips", .handler = api_clip_list, .name = "api_clips"},
-    {.method = "GET",
-     .pattern = "/api/v1/clips/{id}",
-     .handler = api_clip_get,
-     .name = "api_clip"},
+    {.method = "GET", .pattern = "/api/v1/clips/{id}", .handler = api_clip_get, .name = "api_clip"},
     {.method = "DELETE",
      .pattern = "/api/v1/clips/{id}",
      .handler = api_clip_delete,
