@@ -93,7 +93,7 @@ static int src_open(src *s, cg_storage *st, const char *dir, const cg_tl_snap *s
 }
 
 typedef struct track {
-    int out;             /* output stream index, -1: not copied */
+    int out; /* output stream index, -1: not copied */
     int video;
     int started;         /* video: the first keyframe was kept */
     int64_t from, until; /* keep packets with from <= pts (+dur for audio) and pts < until */
@@ -190,8 +190,8 @@ int cg_clip_write_mp4(cg_storage *st, const char *dir, const cg_tl_snap *snap,
         t->started = 0;
         /* Video from the keyframe; audio from the clip's start (keyframe
          * mode: the keyframe), both up to the end. */
-        int64_t from_us = t->video || plan->mode == CG_CLIP_KEYFRAME ? plan->keyframe_us
-                                                                     : plan->start_us;
+        int64_t from_us =
+            t->video || plan->mode == CG_CLIP_KEYFRAME ? plan->keyframe_us : plan->start_us;
         t->from = av_rescale_q(from_us, us, is->time_base);
         t->until = av_rescale_q_rnd(end_us, us, is->time_base, AV_ROUND_UP);
         t->origin = av_rescale_q(origin_us, us, is->time_base);

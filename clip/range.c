@@ -157,6 +157,12 @@ static int64_t to_us(int64_t ticks, uint32_t ts)
     return (int64_t)((__int128)ticks * US_PER_S / ts);
 }
 
+/* Rounded up (ticks >= 0). */
+static int64_t to_us_ceil(int64_t ticks, uint32_t ts)
+{
+    return (int64_t)(((__int128)ticks * US_PER_S + ts - 1) / ts);
+}
+
 static int64_t seg_end(const cg_tl_segment *s)
 {
     return s->start + s->duration;
@@ -214,8 +220,9 @@ static int plan(const cg_tl_snap *snap, int64_t start_us, int64_t duration_us, i
         return CG_EINVAL;
     }
     if (start_us < 0 || start_us > CG_CLIP_TIME_MAX_US) {
-        say(why, why_cap, "The clip start must be 0 seconds or later (seconds since the "
-                          "broadcast started).");
+        say(why, why_cap,
+            "The clip start must be 0 seconds or later (seconds since the "
+            "broadcast started).");
         return CG_EINVAL;
     }
     size_t n = cg_tl_snap_count(snap);
@@ -227,16 +234,21 @@ static int plan(const cg_tl_snap *snap, int64_t start_us, int64_t duration_us, i
     uint32_t ts = info->timescale;
     const cg_tl_segment *first = cg_tl_snap_seg(snap, 0), *last = cg_tl_snap_seg(snap, n - 1);
     int64_t avail_start = first->start, avail_end = seg_end(last);
-    out->avail_start_us = to_us(avail_start, ts);
+    /* Rounded inwards, so that both bounds can be asked for as they are. */
+    out->avail_start_us = to_us_ceil(avail_start, ts);
     out->avail_end_us = to_us(avail_end, ts);
     fmt_s(a, sizeof(a), out->avail_start_us);
     fmt_s(b, sizeof(b), out->avail_end_us);
 
     int64_t end_us = start_us + duration_us;
-    int64_t t0 = to_ticks_ceil(start_us, ts), t1 = to_ticks_ceil(end_us, ts);
+    /* The first tick at or before the start, the first at or after the end:
+     * the clip covers its whole range. */
+    int64_t t0 = to_ticks_floor(start_us, ts), t1 = to_ticks_ceil(end_us, ts);
     if (t0 < avail_start) {
-        say(why, why_cap, "The clip starts before the recording: media is available from %s to "
-                          "%s seconds.", a, b);
+        say(why, why_cap,
+            "The clip starts before the recording: media is available from %s to "
+            "%s seconds.",
+            a, b);
         return CG_ERANGE;
     }
     if (t1 > avail_end) {
@@ -245,12 +257,16 @@ static int plan(const cg_tl_snap *snap, int64_t start_us, int64_t duration_us, i
             out->retry_after_s = (wait_us + US_PER_S - 1) / US_PER_S;
             if (out->retry_after_s < 1)
                 out->retry_after_s = 1;
-            say(why, why_cap, "The clip ends after the live edge (%s seconds); it can be cut "
-                              "in %lld seconds.", b, (long long)out->retry_after_s);
+            say(why, why_cap,
+                "The clip ends after the live edge (%s seconds); it can be cut "
+                "in %lld seconds.",
+                b, (long long)out->retry_after_s);
             return CG_EAGAIN;
         }
-        say(why, why_cap, "The clip does not lie within the recording: media is available "
-                          "from %s to %s seconds.", a, b);
+        say(why, why_cap,
+            "The clip does not lie within the recording: media is available "
+            "from %s to %s seconds.",
+            a, b);
         return CG_ERANGE;
     }
     /* A start in a hole of the recording (lost segments) belongs to the
@@ -292,7 +308,8 @@ int cg_clip_plan_last(const cg_tl_snap *snap, int64_t last_us, int mode, uint64_
         (max_duration_us && (uint64_t)last_us > max_duration_us))
         return plan(snap, 0, last_us, mode, max_duration_us, out, why, why_cap); /* reports it */
     uint32_t ts = cg_tl_snap_info(snap)->timescale;
-    int64_t first_us = to_us(cg_tl_snap_seg(snap, 0)->start, ts);
+    /* Rounded up, as the available start is. */
+    int64_t first_us = to_us_ceil(cg_tl_snap_seg(snap, 0)->start, ts);
     int64_t edge_us = to_us(seg_end(cg_tl_snap_seg(snap, n - 1)), ts);
     int64_t start_us = edge_us - last_us;
     /* A broadcast shorter than asked: all of it. */

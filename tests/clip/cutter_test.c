@@ -13,7 +13,7 @@
 #include "tests/packager/media_util.h"
 #include "cg_test.h"
 
-#define S(x) ((int64_t)((x) * 1000000.0 + 0.5))
+#define S(x) ((int64_t)((x)*1000000.0 + 0.5))
 #define FRAME_S (1.0 / 30)
 
 static char base[256];
@@ -200,7 +200,7 @@ static void first_frame(const char *path, int *key, char *pict, size_t cap)
 }
 
 typedef struct clip_facts {
-    double duration;    /* format duration */
+    double duration; /* format duration */
     double vstart, astart;
     int vframes, aframes, first_key;
     trak_info v, a;
@@ -286,8 +286,7 @@ static void test_keyframe_mode(void)
         return;
     cg_clip_plan plan;
     char why[256];
-    CHECK_INT(cg_clip_plan_range(r.snap, S(3), S(5), CG_CLIP_KEYFRAME, 0, &plan, why,
-                                 sizeof(why)),
+    CHECK_INT(cg_clip_plan_range(r.snap, S(3), S(5), CG_CLIP_KEYFRAME, 0, &plan, why, sizeof(why)),
               0);
     CHECK_INT(plan.start_us, S(2));
     CHECK_INT(plan.duration_us, S(6));
@@ -308,8 +307,7 @@ static void test_keyframe_mode(void)
     CHECK_STR(pict, "I");
 
     /* Spanning four segments: 1.5 s to 8.5 s. */
-    CHECK_INT(cg_clip_plan_range(r.snap, S(1.5), S(7), CG_CLIP_PRECISE, 0, &plan, why,
-                                 sizeof(why)),
+    CHECK_INT(cg_clip_plan_range(r.snap, S(1.5), S(7), CG_CLIP_PRECISE, 0, &plan, why, sizeof(why)),
               0);
     CHECK_INT(plan.first_seg, 0);
     CHECK_INT(plan.last_seg, 4);
@@ -340,8 +338,7 @@ static void test_opus(void)
         return;
     cg_clip_plan plan;
     char why[256];
-    CHECK_INT(cg_clip_plan_range(r.snap, S(4.4), S(3), CG_CLIP_PRECISE, 0, &plan, why,
-                                 sizeof(why)),
+    CHECK_INT(cg_clip_plan_range(r.snap, S(4.4), S(3), CG_CLIP_PRECISE, 0, &plan, why, sizeof(why)),
               0);
     clip_facts cf;
     cut(&r, &plan, "opus.mp4", &cf);

@@ -3,15 +3,15 @@
 #include "core/err.h"
 #include "cg_test.h"
 
-#define S(x) ((int64_t)((x) * 1000000.0 + 0.5)) /* seconds -> us */
+#define S(x) ((int64_t)((x)*1000000.0 + 0.5)) /* seconds -> us */
 
 static void expect_time(const char *s, int64_t want)
 {
     int64_t us = -1;
     int rc = cg_clip_parse_time(s, &us);
     if (rc != 0 || us != want)
-        fprintf(stderr, "parse_time(\"%s\"): rc=%d us=%lld, expected %lld\n", s, rc,
-                (long long)us, (long long)want);
+        fprintf(stderr, "parse_time(\"%s\"): rc=%d us=%lld, expected %lld\n", s, rc, (long long)us,
+                (long long)want);
     CHECK_INT(rc, 0);
     CHECK_INT(us, want);
 }
@@ -70,7 +70,7 @@ static void test_parse_time(void)
     expect_bad_time("5ss");
     expect_bad_time("30s1m"); /* units out of order */
     expect_bad_time("1m1m");
-    expect_bad_time("1m30");  /* a bare number only on its own */
+    expect_bad_time("1m30"); /* a bare number only on its own */
     expect_bad_time("5M");
     expect_bad_time("8640000.000001");
     expect_bad_time("2401h");
@@ -283,6 +283,27 @@ static void test_plan_edges(void)
               CG_ENOTFOUND);
     CHECK_INT(cg_clip_plan_last(snap, S(1), CG_CLIP_PRECISE, 0, &p, why, sizeof(why)),
               CG_ENOTFOUND);
+    cg_tl_snap_free(snap);
+    cg_timeline_unref(tl);
+
+    /* A first segment off the microsecond grid (1 tick = 11.1 us): the
+     * available start is rounded up, and asking for it works. */
+    CHECK_INT(cg_timeline_new(&tl, "b4", 90000), 0);
+    int64_t k1 = 1;
+    cg_tl_segment s1 = {.seq = 0, .start = 1, .duration = 180000, .nkeys = 1, .keys = &k1};
+    CHECK_INT(cg_timeline_append(tl, &s1), 0);
+    snap = snap_of(tl);
+    CHECK_INT(cg_clip_plan_range(snap, 11, S(1), CG_CLIP_PRECISE, 0, &p, why, sizeof(why)),
+              CG_ERANGE);
+    CHECK_INT(p.avail_start_us, 12);
+    CHECK_INT(p.avail_end_us, 2000011);
+    CHECK_INT(cg_clip_plan_range(snap, p.avail_start_us, p.avail_end_us - p.avail_start_us,
+                                 CG_CLIP_PRECISE, 0, &p, why, sizeof(why)),
+              0);
+    CHECK_INT(p.keyframe_us, 11);
+    CHECK_INT(cg_clip_plan_last(snap, S(5), CG_CLIP_PRECISE, 0, &p, why, sizeof(why)), 0);
+    CHECK_INT(p.start_us, 12);
+    CHECK_INT(p.duration_us, 2000011 - 12);
     cg_tl_snap_free(snap);
     cg_timeline_unref(tl);
 
