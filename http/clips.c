@@ -51,7 +51,6 @@
 #define CUTS_MAX 2
 #define PLAYLIST_MAX (4u << 20)
 #define SEGMENT_COPY_MAX (256u << 20)
-#define MEMORY_BODY_MAX (256u << 20)
 #define FILENAME_MAX_LEN 128
 #define PLAYLIST_TYPE "application/vnd.apple.mpegurl"
 #define MP4_TYPE "video/mp4"
@@ -701,39 +700,7 @@ static int serve_object(cg_http_resp *resp, cg_storage *st, const char *id, cons
                                leaf);
     if (rc)
         return rc;
-    uint64_t size = cg_storage_obj_size(o);
-    char etag[64];
-    snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"", size, cg_storage_obj_mtime_us(o));
-    cg_http_resp_header(resp, "ETag", etag);
-    cg_http_resp_header(resp, "Cache-Control", "no-cache");
-    int fd = cg_storage_obj_fd(o);
-    if (fd >= 0) {
-        int own = dup(fd);
-        cg_storage_obj_close(o);
-        if (own < 0)
-            return CG_EIO;
-        return cg_http_resp_body_fd(resp, own, 0, size, type);
-    }
-    if (size > MEMORY_BODY_MAX) {
-        cg_storage_obj_close(o);
-        return CG_ENOSPC;
-    }
-    uint8_t *buf = malloc(size ? size : 1);
-    uint64_t off = 0;
-    rc = buf ? 0 : CG_ENOMEM;
-    while (!rc && off < size) {
-        size_t got = 0;
-        rc = cg_storage_obj_read(o, off, buf + off, (size_t)(size - off), &got);
-        if (!rc && got == 0)
-            rc = CG_EIO;
-        off += got;
-    }
-    cg_storage_obj_close(o);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    return cg_http_resp_body_take(resp, buf, (size_t)size, type);
+    return cg_http_resp_body_object(resp, o, type, "no-cache");
 }
 
 static int clip_file(cg_http_resp *resp, cg_services *svc, const char *id, const char *leaf,

@@ -30,7 +30,6 @@
 #include "packager/recorder.h"
 
 #define PLAYLIST_MAX (16u << 20)
-#define MEMORY_BODY_MAX (256u << 20) /* backends without a file descriptor */
 #define PLAYLIST_TYPE "application/vnd.apple.mpegurl"
 #define SEGMENT_TYPE "video/mp4"
 #define PLAYLIST_CACHE "no-cache"
@@ -263,39 +262,7 @@ static int serve_file(cg_http_resp *resp, cg_recorder_info *info, const char *fi
         return no_file(resp, file, where);
     if (rc)
         return rc;
-    uint64_t size = cg_storage_obj_size(o);
-    char etag[64];
-    snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"", size, cg_storage_obj_mtime_us(o));
-    cg_http_resp_header(resp, "ETag", etag);
-    cg_http_resp_header(resp, "Cache-Control", SEGMENT_CACHE);
-    int fd = cg_storage_obj_fd(o);
-    if (fd >= 0) {
-        int own = dup(fd);
-        cg_storage_obj_close(o);
-        if (own < 0)
-            return CG_EIO;
-        return cg_http_resp_body_fd(resp, own, 0, size, SEGMENT_TYPE);
-    }
-    if (size > MEMORY_BODY_MAX) {
-        cg_storage_obj_close(o);
-        return CG_ENOSPC;
-    }
-    uint8_t *buf = malloc(size ? size : 1);
-    uint64_t off = 0;
-    rc = buf ? 0 : CG_ENOMEM;
-    while (!rc && off < size) {
-        size_t got = 0;
-        rc = cg_storage_obj_read(o, off, buf + off, (size_t)(size - off), &got);
-        if (!rc && got == 0)
-            rc = CG_EIO; /* shorter than its size: the store changed under us */
-        off += got;
-    }
-    cg_storage_obj_close(o);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    return cg_http_resp_body_take(resp, buf, (size_t)size, SEGMENT_TYPE);
+    return cg_http_resp_body_object(resp, o, SEGMENT_TYPE, SEGMENT_CACHE);
 }
 
 static int live_file(cg_http_req *req, cg_http_resp *resp, void *ctx)

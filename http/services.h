@@ -32,6 +32,15 @@ int cg_clips_routes_add(cg_http_server *srv, cg_services *svc);
 struct json_t;
 struct json_t *cg_recordings_stream_json(cg_services *svc, const char *stream);
 
+/* Serves a stored object as the response body, with an ETag from its size
+ * and mtime and the given Cache-Control: through its file descriptor when
+ * the backend has one (Range then works on it), else read into memory (up
+ * to 256 MiB). Takes o: closed in every case. Returns 0, CG_EIO, CG_ENOMEM
+ * or CG_ENOSPC (too large without an fd). */
+struct cg_storage_obj;
+int cg_http_resp_body_object(cg_http_resp *resp, struct cg_storage_obj *o, const char *type,
+                             const char *cache_control);
+
 /* Shared checks for handlers. */
 /* 1 when the request carries "Authorization: Bearer <token>" (constant-time
  * compare); always 1 when token is NULL. */
