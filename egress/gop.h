@@ -23,11 +23,11 @@
 typedef struct cg_gop cg_gop;
 
 typedef struct cg_gop_stats {
-    size_t packets;      /* held now */
-    size_t bytes;        /* RTP bytes held now */
-    uint64_t keyframes;  /* GOPs started */
-    uint64_t overflows;  /* GOPs abandoned because a bound was reached */
-    int overflowed;      /* 1 while waiting for a keyframe after an overflow */
+    size_t packets;     /* held now */
+    size_t bytes;       /* RTP bytes held now */
+    uint64_t keyframes; /* GOPs started */
+    uint64_t overflows; /* GOPs abandoned because a bound was reached */
+    int overflowed;     /* 1 while waiting for a keyframe after an overflow */
 } cg_gop_stats;
 
 /* Snapshot for a joining viewer: refs in sequence order. */

@@ -15,9 +15,9 @@ struct cg_history {
     slot *ring;
     size_t mask;
     uint64_t max_age_us;
-    int have;      /* a packet was ever stored: head is valid */
-    int64_t head;  /* newest extended seq stored */
-    int64_t tail;  /* no packet older than this is held */
+    int have;     /* a packet was ever stored: head is valid */
+    int64_t head; /* newest extended seq stored */
+    int64_t tail; /* no packet older than this is held */
     cg_history_stats st;
 };
 

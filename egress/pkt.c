@@ -56,10 +56,14 @@ cg_pkt *cg_pkt_unref(cg_pkt *p)
 static uint32_t nal_flag(uint8_t type)
 {
     switch (type) {
-    case NAL_IDR: return CG_PKT_IDR;
-    case NAL_SPS: return CG_PKT_SPS;
-    case NAL_PPS: return CG_PKT_PPS;
-    default: return 0;
+    case NAL_IDR:
+        return CG_PKT_IDR;
+    case NAL_SPS:
+        return CG_PKT_SPS;
+    case NAL_PPS:
+        return CG_PKT_PPS;
+    default:
+        return 0;
     }
 }
 

@@ -34,8 +34,8 @@ typedef struct cg_pkt {
     uint16_t seq;
     uint8_t pt;
     uint8_t marker;
-    uint32_t flags;       /* enum cg_pkt_flag */
-    uint64_t arrival_us;  /* the `now` given to cg_pkt_new */
+    uint32_t flags;      /* enum cg_pkt_flag */
+    uint64_t arrival_us; /* the `now` given to cg_pkt_new */
     /* private */
     int refs_;
 } cg_pkt;
@@ -51,7 +51,10 @@ cg_pkt *cg_pkt_ref(cg_pkt *p);
 cg_pkt *cg_pkt_unref(cg_pkt *p);
 
 /* Borrowed view of the payload. */
-static inline const uint8_t *cg_pkt_payload(const cg_pkt *p) { return p->data + p->payload_off; }
+static inline const uint8_t *cg_pkt_payload(const cg_pkt *p)
+{
+    return p->data + p->payload_off;
+}
 
 /* Classifies an H.264 RTP payload (RFC 6184; borrowed): single NAL unit,
  * STAP-A (every aggregated NAL) and FU-A (type of the fragmented NAL; IDR

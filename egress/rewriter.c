@@ -22,7 +22,7 @@ struct cg_rewriter {
     size_t mask;
     int started;
     uint32_t src_ssrc;
-    uint16_t last_orig;  /* last source seq forwarded in this epoch */
+    uint16_t last_orig; /* last source seq forwarded in this epoch */
     uint16_t seq_off;
     uint32_t ts_off;
     cg_rewriter_stats st;
@@ -56,8 +56,8 @@ void cg_rewriter_free(cg_rewriter *rw)
     free(rw);
 }
 
-static int build(const cg_rewriter *rw, const cg_pkt *p, uint16_t seq, uint32_t ts,
-                 uint8_t *out, size_t cap, size_t *len)
+static int build(const cg_rewriter *rw, const cg_pkt *p, uint16_t seq, uint32_t ts, uint8_t *out,
+                 size_t cap, size_t *len)
 {
     if (cap < rw->cfg.trailer || cap - rw->cfg.trailer < CG_RTP_HDR_LEN + p->payload_len)
         return CG_ENOSPC;
@@ -100,8 +100,8 @@ int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap
             rw->map[(uint16_t)(rw->st.last_seq + i) & rw->mask].valid = 0;
     }
     map_entry *e = &rw->map[seq & rw->mask];
-    *e = (map_entry){.orig_ssrc = p->ssrc, .out_ts = ts, .out_seq = seq, .orig_seq = p->seq,
-                     .valid = 1};
+    *e = (map_entry){
+        .orig_ssrc = p->ssrc, .out_ts = ts, .out_seq = seq, .orig_seq = p->seq, .valid = 1};
     if (new_epoch)
         rw->st.epochs++;
     rw->started = 1;
@@ -140,8 +140,8 @@ int cg_rewriter_lookup(const cg_rewriter *rw, uint16_t out_seq, uint32_t *orig_s
     return 0;
 }
 
-int cg_rewriter_resend(cg_rewriter *rw, uint16_t out_seq, const cg_pkt *p, uint8_t *out,
-                       size_t cap, size_t *len)
+int cg_rewriter_resend(cg_rewriter *rw, uint16_t out_seq, const cg_pkt *p, uint8_t *out, size_t cap,
+                       size_t *len)
 {
     if (!rw || !p || !out || !len)
         return CG_EINVAL;

@@ -42,12 +42,12 @@ typedef struct cg_rewriter_cfg {
 } cg_rewriter_cfg;
 
 typedef struct cg_rewriter_stats {
-    uint64_t forwarded;   /* packets written */
-    uint64_t skipped;     /* refused as already forwarded or older */
-    uint64_t epochs;      /* sources followed (1 after the first packet) */
-    uint64_t resent;      /* packets rewritten again for NACKs */
-    uint16_t last_seq;    /* last output seq written */
-    uint32_t last_ts;     /* last output ts written */
+    uint64_t forwarded; /* packets written */
+    uint64_t skipped;   /* refused as already forwarded or older */
+    uint64_t epochs;    /* sources followed (1 after the first packet) */
+    uint64_t resent;    /* packets rewritten again for NACKs */
+    uint16_t last_seq;  /* last output seq written */
+    uint32_t last_ts;   /* last output ts written */
 } cg_rewriter_stats;
 
 /* cfg borrowed. Gives *out (cg_rewriter_free). Returns 0, CG_EINVAL (NULL,
@@ -72,8 +72,8 @@ int cg_rewriter_lookup(const cg_rewriter *rw, uint16_t out_seq, uint32_t *orig_s
  * plain retransmission (wrap the result with cg_rtp_rtx_wrap for RTX).
  * Returns 0, CG_EINVAL (also when p is not the packet out_seq carried),
  * CG_ENOTFOUND, CG_ENOSPC. */
-int cg_rewriter_resend(cg_rewriter *rw, uint16_t out_seq, const cg_pkt *p, uint8_t *out,
-                       size_t cap, size_t *len);
+int cg_rewriter_resend(cg_rewriter *rw, uint16_t out_seq, const cg_pkt *p, uint8_t *out, size_t cap,
+                       size_t *len);
 
 /* Maps a timestamp of the current source to the viewer's timeline, for
  * sender reports built from the publisher's RTP/NTP mapping. Returns 0,

@@ -70,8 +70,14 @@ static void run_mode(int mode)
     tstream_free(&s);
 }
 
-static void test_sps_led_single_nal(void) { run_mode(RTPZ_SINGLE); }
-static void test_stap_a(void) { run_mode(RTPZ_STAP); }
+static void test_sps_led_single_nal(void)
+{
+    run_mode(RTPZ_SINGLE);
+}
+static void test_stap_a(void)
+{
+    run_mode(RTPZ_STAP);
+}
 
 /* Join before any keyframe, then a keyframe whose SPS/PPS were lost: the
  * IDR's FU-A start fragment begins the GOP on its own. */
@@ -116,7 +122,7 @@ static void test_single_nal_idr(void)
     const uint8_t pslice[] = {0x41, 0x9a, 0x02, 0x03}, idr[] = {0x65, 0x88, 0x84, 0x00};
     cg_gop *g = NULL;
     CHECK_INT(cg_gop_new(&g, 100, 10000), 0);
-    cg_pkt *p[6] = {mk(1, 0, pslice, 4), mk(2, 3000, idr, 4), mk(3, 6000, pslice, 4),
+    cg_pkt *p[6] = {mk(1, 0, pslice, 4),    mk(2, 3000, idr, 4),  mk(3, 6000, pslice, 4),
                     mk(4, 9000, pslice, 4), mk(5, 12000, idr, 4), mk(6, 15000, pslice, 4)};
     CHECK_INT(cg_gop_push(g, p[0]), CG_EAGAIN);
     for (int i = 1; i < 6; i++)

@@ -55,8 +55,8 @@ static void test_h264_flags(void)
     CHECK_INT(cg_pkt_h264_flags(pps, sizeof(pps)), CG_PKT_PPS);
     CHECK_INT(cg_pkt_h264_flags(slice, sizeof(slice)), 0);
     /* STAP-A: SPS + PPS + IDR */
-    const uint8_t stap[] = {0x78, 0, 4, 0x67, 0x42, 0xc0, 0x1f, 0, 4, 0x68, 0xce, 0x3c, 0x80,
-                            0,    3, 0x65, 0x88, 0x84};
+    const uint8_t stap[] = {0x78, 0,    4,    0x67, 0x42, 0xc0, 0x1f, 0,    4,
+                            0x68, 0xce, 0x3c, 0x80, 0,    3,    0x65, 0x88, 0x84};
     CHECK_INT(cg_pkt_h264_flags(stap, sizeof(stap)), CG_PKT_SPS | CG_PKT_PPS | CG_PKT_IDR);
     /* STAP-A whose second size overruns: only the first NAL counts. */
     const uint8_t stap_bad[] = {0x78, 0, 4, 0x68, 0xce, 0x3c, 0x80, 0, 9, 0x65, 0x88};

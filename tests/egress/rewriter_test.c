@@ -18,9 +18,13 @@ typedef struct sent {
     const cg_pkt *src;
 } sent;
 
-static const cg_rewriter_cfg cfg0 = {.ssrc = 0xcafe0001, .pt = 109, .seq_start = 65530,
-                                     .ts_start = 4294967000u, .ts_gap = 3000,
-                                     .map_size = 1024, .trailer = CG_SRTP_MAX_RTP_TRAILER};
+static const cg_rewriter_cfg cfg0 = {.ssrc = 0xcafe0001,
+                                     .pt = 109,
+                                     .seq_start = 65530,
+                                     .ts_start = 4294967000u,
+                                     .ts_gap = 3000,
+                                     .map_size = 1024,
+                                     .trailer = CG_SRTP_MAX_RTP_TRAILER};
 
 /* Writes p; on success checks the bytes and records them. */
 static int send1(cg_rewriter *rw, const cg_pkt *p, sent *log, size_t *n)
@@ -183,7 +187,8 @@ static void test_gap_nack_resend(void)
         uint8_t rtx[OUT_CAP + 2], back[OUT_CAP];
         size_t rlen = 0, blen = 0;
         CHECK_INT(cg_rtp_rtx_wrap(again, len, 110, 0xcafe0002, (uint16_t)(500 + i), rtx,
-                                  sizeof(rtx), &rlen), 0);
+                                  sizeof(rtx), &rlen),
+                  0);
         CHECK_INT(cg_rtp_rtx_unwrap(rtx, rlen, cfg0.pt, cfg0.ssrc, back, sizeof(back), &blen), 0);
         CHECK_INT(blen, len);
         CHECK_MEM(back, again, len);
