@@ -148,6 +148,7 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         return rc;
     }
     if ((rc = cg_whip_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_whep_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_api_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_hls_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_recordings_routes_add(app->http, &app->svc)) != 0 ||

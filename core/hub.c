@@ -6,6 +6,7 @@
 #include "core/err.h"
 
 #define MAX_SINKS 16
+#define MAX_RTP_SINKS 64
 
 struct cg_stream {
     char name[CG_STREAM_NAME_MAX + 1];
@@ -13,6 +14,8 @@ struct cg_stream {
     cg_stream_info info;
     cg_frame_sink sinks[MAX_SINKS];
     size_t n_sinks;
+    cg_rtp_sink rtp_sinks[MAX_RTP_SINKS];
+    size_t n_rtp_sinks;
     cg_stream *next;
 };
 
@@ -110,6 +113,12 @@ void cg_hub_close(cg_hub *hub, cg_stream *s)
     for (size_t i = 0; i < n; i++)
         if (sinks[i].on_end)
             sinks[i].on_end(sinks[i].arg);
+    /* RTP sinks (viewers) remove themselves in on_end: take from the end. */
+    while (s->n_rtp_sinks) {
+        cg_rtp_sink rs = s->rtp_sinks[--s->n_rtp_sinks];
+        if (rs.on_end)
+            rs.on_end(rs.arg);
+    }
     free(s);
 }
 
@@ -149,4 +158,40 @@ void cg_stream_publish(cg_stream *s, cg_frame *f)
 {
     for (size_t i = 0; i < s->n_sinks; i++)
         s->sinks[i].on_frame(s->sinks[i].arg, f);
+}
+
+int cg_stream_add_rtp_sink(cg_stream *s, const cg_rtp_sink *sink)
+{
+    if (s->n_rtp_sinks == MAX_RTP_SINKS)
+        return CG_ELIMIT;
+    s->rtp_sinks[s->n_rtp_sinks++] = *sink;
+    return 0;
+}
+
+void cg_stream_remove_rtp_sink(cg_stream *s, void *arg)
+{
+    for (size_t i = 0; i < s->n_rtp_sinks; i++) {
+        if (s->rtp_sinks[i].arg == arg) {
+            memmove(&s->rtp_sinks[i], &s->rtp_sinks[i + 1],
+                    (s->n_rtp_sinks - i - 1) * sizeof(s->rtp_sinks[0]));
+            s->n_rtp_sinks--;
+            return;
+        }
+    }
+}
+
+size_t cg_stream_rtp_sink_count(const cg_stream *s)
+{
+    return s->n_rtp_sinks;
+}
+
+void cg_stream_publish_rtp(cg_stream *s, int kind, const uint8_t *pkt, size_t len, uint64_t now_us)
+{
+    /* A sink may leave during its call (a send error ends the viewer). */
+    for (size_t i = 0; i < s->n_rtp_sinks;) {
+        cg_rtp_sink rs = s->rtp_sinks[i];
+        rs.on_rtp(rs.arg, kind, pkt, len, now_us);
+        if (i < s->n_rtp_sinks && s->rtp_sinks[i].arg == rs.arg)
+            i++;
+    }
 }

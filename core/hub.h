@@ -34,6 +34,15 @@ typedef struct cg_stream_info {
     void (*request_keyframe)(void *publisher);
 } cg_stream_info;
 
+/* Receives the publisher's RTP packets in order, as released by its
+ * receiver (before depacketizing): WHEP viewers. kind is CG_MEDIA_VIDEO or
+ * CG_MEDIA_AUDIO (core/frame.h); pkt is borrowed for the call. */
+typedef struct cg_rtp_sink {
+    void (*on_rtp)(void *arg, int kind, const uint8_t *pkt, size_t len, uint64_t now_us);
+    void (*on_end)(void *arg); /* publisher gone; the sink is detached after */
+    void *arg;
+} cg_rtp_sink;
+
 /* Told about every stream that opens or closes (the recorder uses it to
  * start and end broadcasts). Runs on the media thread. on_open runs once
  * the stream is in the hub; on_close before its sinks get on_end. */
@@ -76,5 +85,13 @@ int cg_stream_add_sink(cg_stream *s, const cg_frame_sink *sink);
 void cg_stream_remove_sink(cg_stream *s, void *arg);
 /* Hands f (borrowed) to every sink. */
 void cg_stream_publish(cg_stream *s, cg_frame *f);
+
+/* RTP sinks are copied; at most 64 per stream (CG_ELIMIT). */
+int cg_stream_add_rtp_sink(cg_stream *s, const cg_rtp_sink *sink);
+void cg_stream_remove_rtp_sink(cg_stream *s, void *arg);
+size_t cg_stream_rtp_sink_count(const cg_stream *s);
+/* Hands an in-order RTP packet (borrowed) to every RTP sink. Does nothing
+ * when there is none. */
+void cg_stream_publish_rtp(cg_stream *s, int kind, const uint8_t *pkt, size_t len, uint64_t now_us);
 
 #endif

@@ -24,6 +24,8 @@ static json_t *stream_json(cg_stream *s)
     cg_whip *w = cg_stream_publisher(s);
     if (w)
         cg_whip_describe(w, o);
+    /* WHEP viewers are the stream's RTP sinks. */
+    json_object_set_new(o, "viewers", json_integer((json_int_t)cg_stream_rtp_sink_count(s)));
     return o;
 }
 

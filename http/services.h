@@ -20,6 +20,7 @@ typedef struct cg_services {
 /* Route tables of each HTTP area; each returns cg_http_server_add_routes'
  * result. */
 int cg_whip_routes_add(cg_http_server *srv, cg_services *svc);
+int cg_whep_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_api_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_hls_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_recordings_routes_add(cg_http_server *srv, cg_services *svc);

@@ -336,8 +336,11 @@ static void drain(cg_whip *w, track *t, uint64_t now)
     uint8_t pkt[PKT_MAX];
     size_t len;
     int gap;
-    while (cg_rtp_recv_pop(t->recv, now, pkt, sizeof(pkt), &len, &gap) == 0)
+    while (cg_rtp_recv_pop(t->recv, now, pkt, sizeof(pkt), &len, &gap) == 0) {
+        /* WHEP viewers get the packet before the depacketizer sees it. */
+        cg_stream_publish_rtp(w->stream, t->kind, pkt, len, now);
         depacketize(w, t, pkt, len, gap, now);
+    }
 }
 
 static void rearm(cg_whip *w)
@@ -664,6 +667,18 @@ const char *cg_whip_stream(const cg_whip *w) { return w->stream_name; }
 const char *cg_whip_etag(const cg_whip *w) { return w->etag; }
 const char *cg_whip_remote_ufrag(const cg_whip *w) { return w->remote_ufrag; }
 uint64_t cg_whip_video_frames(const cg_whip *w) { return w->video.frames; }
+
+uint32_t cg_whip_h264_profile(const cg_whip *w)
+{
+    if (!w->video.present || !w->video.h264)
+        return 0;
+    cg_h264_depack_stats hs;
+    cg_h264_depack_get_stats(w->video.h264, &hs);
+    if (!hs.have_sps)
+        return 0;
+    return (uint32_t)hs.sps.profile_idc << 16 | (uint32_t)hs.sps.constraint_flags << 8 |
+           hs.sps.level_idc;
+}
 
 int cg_whip_ice_restart(cg_whip *w, const char *remote_ufrag, const char *remote_pwd,
                         cg_whip_created *out)

@@ -73,5 +73,8 @@ void cg_whip_request_keyframe(cg_whip *w);
 void cg_whip_describe(const cg_whip *w, json_t *obj);
 /* Frames per stream: for tests and the API. */
 uint64_t cg_whip_video_frames(const cg_whip *w);
+/* The publisher's H.264 profile-level-id from its SPS (0x42e01f...), or 0
+ * before the first SPS. For WHEP answers. */
+uint32_t cg_whip_h264_profile(const cg_whip *w);
 
 #endif

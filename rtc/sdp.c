@@ -1332,6 +1332,111 @@ int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *ch, char *why, 
     return check_transport(offer, ch, why, cap);
 }
 
+/* ---- playback (WHEP) ---------------------------------------------------- */
+
+static bool m_receives(const cg_sdp_media *m)
+{
+    return m_active(m) && (m->dir == CG_SDP_RECVONLY || m->dir == CG_SDP_SENDRECV);
+}
+
+/* Only packetization-mode 1 can carry what publishers send (FU-A). */
+static bool pick_h264_play(const cg_sdp_media *m, uint32_t pub_plid, cg_sdp_track *t)
+{
+    const cg_sdp_codec *best = NULL;
+    int best_rank = -1;
+    uint32_t best_plid = 0;
+    for (size_t i = 0; i < m->n_codecs; i++) {
+        long pm;
+        uint32_t plid;
+        if (h264_rank(&m->codecs[i], &pm, &plid) < 0 || pm != 1)
+            continue;
+        int rank =
+            (pub_plid && (plid >> 8) == (pub_plid >> 8) ? 2 : 0) + ((plid >> 16) == 0x42 ? 1 : 0);
+        if (rank > best_rank) {
+            best = &m->codecs[i];
+            best_rank = rank;
+            best_plid = plid;
+        }
+    }
+    if (!best)
+        return false;
+    take_codec(t, best);
+    t->fb &= CG_SDP_FB_NACK | CG_SDP_FB_PLI | CG_SDP_FB_FIR;
+    t->h264_packetization_mode = 1;
+    t->h264_profile_level_id = pub_plid ? pub_plid : best_plid;
+    snprintf(t->fmtp, sizeof(t->fmtp),
+             "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=%06" PRIx32,
+             t->h264_profile_level_id);
+    t->rtx_pt = -1;
+    return true;
+}
+
+#define PLAY_CODECS "H.264 (packetization-mode 1) video and/or Opus/48000/2 audio"
+
+int cg_sdp_negotiate_play(const cg_sdp *offer, bool has_video, bool has_audio,
+                          uint32_t pub_h264_plid, cg_sdp_choice *ch, char *why, size_t cap)
+{
+    if (why && cap)
+        why[0] = '\0';
+    if (!offer || !ch)
+        return CG_EINVAL;
+    memset(ch, 0, sizeof(*ch));
+    ch->video = ch->audio = ch->bundle_tag = -1;
+    ch->n_media = offer->n_media;
+    bool any_receiver = false;
+    size_t accepted = 0;
+    for (size_t i = 0; i < offer->n_media; i++) {
+        const cg_sdp_media *m = offer->media[i];
+        cg_sdp_track *t = &ch->media[i];
+        t->kind = m->kind;
+        t->pt = t->rtx_pt = -1;
+        copy_str(t->mid, sizeof(t->mid), m->mid);
+        if (!m_receives(m) || m->kind == CG_SDP_OTHER)
+            continue;
+        any_receiver = true;
+        if (!m->rtp || !strstr(m->proto, "SAVP"))
+            continue;
+        if (m->kind == CG_SDP_VIDEO && has_video && ch->video < 0)
+            t->accepted = pick_h264_play(m, pub_h264_plid, t);
+        else if (m->kind == CG_SDP_AUDIO && has_audio && ch->audio < 0 && pick_opus(m, t)) {
+            t->accepted = true;
+            t->fb &= CG_SDP_FB_NACK;
+            t->rtx_pt = -1;
+            snprintf(t->fmtp, sizeof(t->fmtp),
+                     "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1");
+        }
+        if (!t->accepted) {
+            t->pt = t->rtx_pt = -1;
+            continue;
+        }
+        accepted++;
+        if (m->kind == CG_SDP_VIDEO)
+            ch->video = (int)i;
+        else
+            ch->audio = (int)i;
+    }
+    if (!any_receiver)
+        return refuse(why, cap,
+                      "nothing to play: no audio or video m= section is recvonly or sendrecv; "
+                      "WHEP offers receive " PLAY_CODECS);
+    if (!accepted)
+        return refuse(why, cap,
+                      "no acceptable codec: the stream sends %s; offer to receive " PLAY_CODECS,
+                      has_video && has_audio ? "H.264 video and Opus audio"
+                      : has_video            ? "H.264 video only"
+                                             : "Opus audio only");
+    ch->bundle = offer->s.n_bundle > 0;
+    for (size_t i = 0; i < ch->n_media; i++)
+        if (ch->media[i].accepted && !in_bundle(offer, offer->media[i]->mid))
+            ch->bundle = false;
+    if (accepted > 1 && !ch->bundle)
+        return refuse(why, cap,
+                      "the offer does not put its audio and video in one a=group:BUNDLE; "
+                      "clipgate carries all media on one transport");
+    ch->bundle_tag = bundle_tag(offer, ch);
+    return check_transport(offer, ch, why, cap);
+}
+
 /* ---- answer ------------------------------------------------------------ */
 
 /* 4 or 6 for an address literal, 0 otherwise. */

@@ -276,6 +276,22 @@ typedef struct cg_sdp_choice {
  * a=setup:holdconn. choice is fully written in every case. */
 int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *choice, char *why, size_t why_cap);
 
+/* WHEP playback negotiation (draft-ietf-wish-whep) of a parsed offer,
+ * against what the publisher sends: has_video (H.264, packetization-mode 1,
+ * profile-level-id pub_h264_plid, 0 when unknown) and has_audio (Opus).
+ * Per m= section that receives (recvonly or sendrecv): the first video one
+ * takes H.264 with packetization-mode 1, preferring the publisher's profile,
+ * then constrained baseline, the offer's order breaking ties; the answer's
+ * fmtp names the publisher's profile when known. The first audio one takes
+ * Opus/48000/2 with stereo=1;sprop-stereo=1. No RTX. Other m= sections are
+ * rejected. DTLS role as cg_sdp_negotiate_publish. The caller sets
+ * send_ssrc of the accepted tracks before building the answer.
+ * Returns 0, CG_EINVAL (NULL argument) or CG_EUNSUPP with a sentence in why:
+ * nothing received, no codec the publisher sends, and the transport
+ * refusals of cg_sdp_negotiate_publish. */
+int cg_sdp_negotiate_play(const cg_sdp *offer, bool has_video, bool has_audio,
+                          uint32_t pub_h264_plid, cg_sdp_choice *choice, char *why, size_t why_cap);
+
 /* Appends "a=group:BUNDLE" with the accepted mids, the bundle tag first,
  * when choice->bundle is set (nothing otherwise). For answers and ICE
  * restart fragments. Returns 0, CG_EINVAL or the dbuf's error. */

@@ -1,0 +1,249 @@
+/* WHEP endpoint (draft-ietf-wish-whep-03) on the HTTP threads: validates
+ * the request, parses the SDP offer here, asks the media thread what the
+ * stream's publisher sends, negotiates, then creates the viewer on the
+ * media thread and writes the answer.
+ *
+ *   OPTIONS /whep/{stream}            204, Accept-Post: application/sdp
+ *   POST    /whep/{stream}            201 + answer, Location, ETag
+ *   DELETE  /whep/{stream}/{session}  200 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/random.h"
+#include "egress/viewer.h"
+#include "http/problem.h"
+#include "http/services.h"
+#include "ingest/media.h"
+#include "rtc/dtls.h"
+#include "rtc/sdp.h"
+
+#define ANSWER_MAX (32 * 1024)
+
+static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
+{
+    if (cg_http_bearer_ok(req, token))
+        return 1;
+    cg_http_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"clipgate\"");
+    cg_http_problem(resp, 401, "Unauthorized",
+                    "Playback needs a token. Send the token clipgate was started with "
+                    "(--play-token) as \"Authorization: Bearer <token>\".");
+    return 0;
+}
+
+static int not_live(cg_http_resp *resp, const char *stream)
+{
+    cg_http_resp_header(resp, "Retry-After", "5");
+    return cg_http_problem(resp, 409, "Stream not live",
+                           "Nobody publishes stream \"%s\" now. Retry when it is live (POST "
+                           "/whip/%s starts it).",
+                           stream, stream);
+}
+
+typedef struct caps_call {
+    const char *stream;
+    int has_video, has_audio;
+    uint32_t plid;
+    int rc;
+} caps_call;
+
+static void do_caps(cg_media *m, void *arg)
+{
+    caps_call *c = arg;
+    c->rc = cg_viewer_stream_caps(m, c->stream, &c->has_video, &c->has_audio, &c->plid);
+}
+
+typedef struct create_call {
+    cg_viewer_params params;
+    cg_viewer_created created;
+    int rc;
+} create_call;
+
+static void do_create(cg_media *m, void *arg)
+{
+    create_call *c = arg;
+    c->rc = cg_viewer_create(m, &c->params, &c->created);
+}
+
+static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    const char *stream = cg_http_req_capture(req, "stream");
+    if (!check_auth(req, resp, svc->cfg->play_token))
+        return 0;
+    if (!stream || !cg_stream_name_valid(stream))
+        return cg_http_problem(resp, 400, "Bad stream name",
+                               "Stream names are 1 to %d characters from A-Z, a-z, 0-9, '_' "
+                               "and '-'.",
+                               CG_STREAM_NAME_MAX);
+    if (!cg_http_content_type_is(req, "application/sdp"))
+        return cg_http_problem(resp, 415, "Unsupported Media Type",
+                               "A WHEP offer must be sent with \"Content-Type: application/sdp\".");
+    size_t len;
+    const uint8_t *body = cg_http_req_body(req, &len);
+    if (len == 0)
+        return cg_http_problem(resp, 400, "Empty offer", "The request body must be an SDP offer.");
+    char why[512];
+    cg_sdp *offer = NULL;
+    int rc = cg_sdp_parse(&offer, (const char *)body, len, why, sizeof(why));
+    if (rc)
+        return cg_http_problem(resp, 400, "Malformed SDP offer", "%s",
+                               *why ? why : cg_strerror(rc));
+    cg_sdp_choice *choice = calloc(1, sizeof(*choice));
+    create_call *c = calloc(1, sizeof(*c));
+    cg_dbuf answer;
+    cg_dbuf_init(&answer, ANSWER_MAX);
+    if (!choice || !c) {
+        rc = cg_http_problem(resp, 500, "Out of memory", "Try again.");
+        goto done;
+    }
+    caps_call caps = {.stream = stream};
+    rc = cg_media_call(svc->media, do_caps, &caps);
+    if (rc == 0)
+        rc = caps.rc;
+    if (rc == CG_ENOTFOUND) {
+        rc = not_live(resp, stream);
+        goto done;
+    }
+    if (rc)
+        goto done;
+    rc = cg_sdp_negotiate_play(offer, caps.has_video, caps.has_audio, caps.plid, choice, why,
+                               sizeof(why));
+    if (rc) {
+        rc = cg_http_problem(resp, 422, "Offer not acceptable", "%s", why);
+        goto done;
+    }
+    c->params.stream = stream;
+    c->params.remote_ufrag = choice->remote_ufrag;
+    c->params.remote_pwd = choice->remote_pwd;
+    c->params.remote_fp_alg = "sha-256";
+    c->params.remote_fp = choice->remote_fp;
+    c->params.dtls_role = choice->dtls_client ? CG_DTLS_CLIENT : CG_DTLS_SERVER;
+    c->params.video_pt = choice->video >= 0 ? choice->media[choice->video].pt : -1;
+    c->params.audio_pt = choice->audio >= 0 ? choice->media[choice->audio].pt : -1;
+    rc = cg_media_call(svc->media, do_create, c);
+    if (rc == 0)
+        rc = c->rc;
+    if (rc == CG_ENOTFOUND) {
+        rc = not_live(resp, stream);
+        goto done;
+    }
+    if (rc == CG_ELIMIT || rc == CG_EFULL) {
+        cg_http_resp_header(resp, "Retry-After", "5");
+        rc = cg_http_problem(resp, 503, "Too many viewers",
+                             "Stream \"%s\" has as many WebRTC viewers as it can take; retry "
+                             "later or watch over HLS (/live/%s/index.m3u8).",
+                             stream, stream);
+        goto done;
+    }
+    if (rc) {
+        rc = cg_http_problem(resp, 500, "Session setup failed", "Could not create the session: %s.",
+                             cg_strerror(rc));
+        goto done;
+    }
+    if (choice->video >= 0)
+        choice->media[choice->video].send_ssrc = c->created.video_ssrc;
+    if (choice->audio >= 0)
+        choice->media[choice->audio].send_ssrc = c->created.audio_ssrc;
+    cg_sdp_local local = {
+        .ice_ufrag = c->created.ufrag,
+        .ice_pwd = c->created.pwd,
+        .fp_alg = "sha-256",
+        .fp_hex = cg_media_fingerprint(svc->media),
+        .setup = CG_SDP_SETUP_NONE,
+        .addrs = (const char *const *)svc->cfg->public_ip.v,
+        .n_addrs = svc->cfg->public_ip.n,
+        .port = cg_media_port(svc->media),
+        .sess_id = ((uint64_t)cg_random_u32() << 20) | 1,
+        .sess_version = 2,
+        .dir = CG_SDP_SENDONLY,
+    };
+    rc = cg_sdp_build_answer(offer, choice, &local, &answer);
+    if (rc) {
+        rc = cg_http_problem(resp, 500, "Answer failed", "Could not write the SDP answer: %s.",
+                             cg_strerror(rc));
+        goto done;
+    }
+    char loc[256];
+    snprintf(loc, sizeof(loc), "/whep/%s/%s", stream, c->created.id);
+    cg_http_resp_status(resp, 201);
+    cg_http_resp_header(resp, "Location", loc);
+    cg_http_resp_header(resp, "ETag", c->created.etag);
+    size_t alen;
+    char *text = cg_dbuf_take(&answer, &alen);
+    rc = cg_http_resp_body_take(resp, text, alen, "application/sdp");
+done:
+    if (rc && cg_http_resp_get_status(resp) < 400)
+        cg_http_problem(resp, 500, "Internal error", "%s", cg_strerror(rc));
+    cg_dbuf_free(&answer);
+    cg_sdp_free(offer);
+    free(choice);
+    free(c);
+    return 0;
+}
+
+static int whep_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    (void)req, (void)ctx;
+    cg_http_resp_status(resp, 204);
+    cg_http_resp_header(resp, "Accept-Post", "application/sdp");
+    return 0;
+}
+
+typedef struct delete_call {
+    const char *stream, *id;
+    int rc;
+} delete_call;
+
+static void do_delete(cg_media *m, void *arg)
+{
+    delete_call *c = arg;
+    cg_viewer *v = cg_viewer_find(m, c->id);
+    if (!v || strcmp(cg_viewer_stream(v), c->stream) != 0) {
+        c->rc = CG_ENOTFOUND;
+        return;
+    }
+    cg_viewer_destroy(v);
+    c->rc = 0;
+}
+
+static int whep_delete(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    delete_call c = {.stream = cg_http_req_capture(req, "stream"),
+                     .id = cg_http_req_capture(req, "session")};
+    if (!check_auth(req, resp, svc->cfg->play_token))
+        return 0;
+    if (!c.stream || !c.id)
+        return cg_http_problem(resp, 404, "No such session", "There is no viewer at this URL.");
+    int rc = cg_media_call(svc->media, do_delete, &c);
+    if (rc == 0)
+        rc = c.rc;
+    if (rc == CG_ENOTFOUND)
+        return cg_http_problem(resp, 404, "No such session",
+                               "There is no viewer at this URL on stream \"%s\"; it ended or "
+                               "never existed. Play again with POST /whep/%s.",
+                               c.stream, c.stream);
+    if (rc)
+        return rc;
+    cg_http_resp_status(resp, 200);
+    return 0;
+}
+
+static const cg_http_route whep_routes[] = {
+    {.method = "POST", .pattern = "/whep/{stream}", .handler = whep_post, .name = "whep"},
+    {.method = "OPTIONS", .pattern = "/whep/{stream}", .handler = whep_options, .name = "whep"},
+    {.method = "DELETE",
+     .pattern = "/whep/{stream}/{session}",
+     .handler = whep_delete,
+     .name = "whep_session"},
+};
+
+int cg_whep_routes_add(cg_http_server *srv, cg_services *svc)
+{
+    return cg_http_server_add_routes(srv, whep_routes, sizeof(whep_routes) / sizeof(whep_routes[0]),
+                                     svc);
+}

@@ -1,0 +1,173 @@
+"""WHEP playback (draft-ietf-wish-whep): an aiortc publisher sends H.264 +
+Opus over WHIP to /whip/s while an aiortc viewer plays /whep/s for VIEW_S
+seconds, decoding what it receives, then DELETEs its session.
+
+The viewer must decode more than MIN_VIDEO_SHARE of the video frames the
+publisher delivered to clipgate while the viewer ran (the stream API's
+video frame counter read just before the viewer starts and right after it
+ends, so the share includes the viewer's connect time and its wait for
+the first keyframe), receive audio frames, and DELETE must answer 200.
+While it plays, GET /api/v1/streams/s shows "viewers": 1, and 0 after.
+
+Refusals: no publisher → 409 with Retry-After; wrong content type → 415;
+malformed SDP → 400; a viewer that cannot receive H.264 or Opus → 422;
+with --play-token, an offer without the token → 401.
+
+The figures are printed on stderr (`whep: ...`)."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+import harness
+import hls_util
+import whip_util
+from harness import http_request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VIEWER = os.path.join(HERE, "peers", "aiortc_whep.py")
+PUBLISH_S = 20
+VIEW_S = 8
+MIN_VIDEO_SHARE = 0.5
+
+# A recvonly offer of the shape aiortc sends, for the refusal cases.
+OFFER_VP8_ONLY = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n"
+    "a=rtcp-mux\r\na=rtpmap:97 VP8/90000\r\na=ice-ufrag:abcd\r\n"
+    "a=ice-pwd:abcdefghijklmnopqrstuvwxyz\r\n"
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\na=setup:actpass\r\n")
+
+
+def stream_json(cg, name):
+    r = http_request("GET", cg.url("/api/v1/streams/" + name), timeout=5)
+    return r.json() if r.status == 200 else None
+
+
+def video_frames(doc):
+    return (doc or {}).get("video", {}).get("frames", 0)
+
+
+class Whep(harness.ClipgateTestCase):
+    def test_no_publisher_409(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        r = http_request("POST", cg.url("/whep/nobody"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "application/sdp"})
+        self.assertProblem(r, 409)
+        self.assertEqual(r.header("Retry-After"), "5", r)
+
+    def test_wrong_content_type_415(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "text/plain"})
+        self.assertProblem(r, 415)
+
+    def test_malformed_sdp_400(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        r = http_request("POST", cg.url("/whep/s"), b"v=0\r\nm=video\r\n",
+                         {"Content-Type": "application/sdp"})
+        self.assertProblem(r, 400)
+
+    def test_play_token_401(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1", "--play-token", "sekret")
+        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "application/sdp"})
+        self.assertProblem(r, 401)
+        # With the token it gets as far as the stream check.
+        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "application/sdp", "Authorization": "Bearer sekret"})
+        self.assertProblem(r, 409)
+
+    def test_options(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        r = http_request("OPTIONS", cg.url("/whep/s"))
+        self.assertLess(r.status, 300, r)
+
+    def test_play_aiortc(self):
+        reason = whip_util.missing("aiortc")
+        if reason:
+            self.skipTest(reason)
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        # aiortc_offer.py with its encoder honouring PLI: the viewer's
+        # keyframe request is answered instead of waiting out aiortc's GOP.
+        pub = hls_util.Publisher("aiortc", cg.url("/whip/s"), PUBLISH_S)
+        self.addCleanup(pub.kill)
+        # Wait until the stream carries video.
+        deadline = time.monotonic() + 30
+        doc = None
+        while time.monotonic() < deadline and pub.running():
+            doc = stream_json(cg, "s")
+            if video_frames(doc) > 0:
+                break
+            time.sleep(0.2)
+        self.assertGreater(video_frames(doc), 0, "publisher never went live:\n" + pub.describe())
+        self.assertEqual(doc.get("viewers"), 0, doc)
+
+        # A viewer that can take neither H.264 nor Opus is refused.
+        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "application/sdp"})
+        self.assertProblem(r, 422)
+
+        before = video_frames(stream_json(cg, "s"))
+        viewer = subprocess.Popen([whip_util.PYTHON, VIEWER, "--loopback", "--duration",
+                                   str(VIEW_S), cg.url("/whep/s")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        self.addCleanup(lambda: viewer.poll() is None and viewer.kill())
+        viewers_seen = []
+
+        def poll():
+            while viewer.poll() is None:
+                d = stream_json(cg, "s")
+                if d:
+                    viewers_seen.append(d.get("viewers"))
+                time.sleep(0.5)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        out, err = viewer.communicate(timeout=VIEW_S + 40)
+        after = video_frames(stream_json(cg, "s"))
+        poller.join(timeout=5)
+        self.assertTrue(pub.running(), "publisher ended before the viewer:\n" + pub.describe())
+        desc = f"viewer exited {viewer.returncode}\n--- stdout ---\n{out.decode()[-3000:]}\n" \
+               f"--- stderr ---\n{err.decode()[-6000:]}"
+        self.assertEqual(viewer.returncode, 0, desc)
+        res = None
+        for line in reversed(out.decode().splitlines()):
+            if line.startswith("{"):
+                res = json.loads(line)
+                break
+        self.assertIsNotNone(res, desc)
+        answer = res.pop("answer", "")
+        self.assertEqual(res["post_status"], 201, desc)
+        self.assertIn("/whep/s/", res["location"])
+        self.assertIn("a=sendonly", answer)
+        self.assertIn("a=ice-lite", answer)
+        self.assertIn("stereo=1;sprop-stereo=1", answer)
+        self.assertRegex(answer, r"a=ssrc:\d+ cname:")
+        self.assertTrue(res["connected"], desc)
+        delivered = after - before
+        share = res["video_frames"] / delivered if delivered else 0.0
+        print(f"whep: aiortc viewer decoded {res['video_frames']} video frames of {delivered} "
+              f"delivered by the publisher while it ran (share {share:.3f}), "
+              f"{res['audio_frames']} audio frames, first picture "
+              f"{res['video_first_s']} s after connected, {res['width']}x{res['height']}, "
+              f"viewers seen {sorted(set(v for v in viewers_seen if v is not None))}",
+              file=sys.stderr)
+        self.assertGreater(delivered, 0)
+        self.assertGreater(share, MIN_VIDEO_SHARE, res)
+        self.assertLessEqual(res["video_frames"], delivered, res)
+        self.assertGreater(res["audio_frames"], 0, res)
+        self.assertEqual((res["width"], res["height"]), (640, 480), res)
+        self.assertEqual(res["delete_status"], 200, res)
+        self.assertIn(1, viewers_seen)
+        self.assertEqual(stream_json(cg, "s").get("viewers"), 0)
+        # The session is gone after DELETE.
+        r = http_request("DELETE", res["location"])
+        self.assertProblem(r, 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
