@@ -15,6 +15,7 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/random.h"
+#include "egress/history.h"
 #include "egress/pkt.h"
 #include "egress/rewriter.h"
 #include "ingest/whip.h"
@@ -28,6 +29,10 @@
  * repeated at this pace: the publisher side takes at most one a second, so
  * a join right after another request would otherwise wait out the GOP. */
 #define KEYREQ_RETRY_US 500000u
+/* Video packets kept per viewer to answer its NACKs: a second at several
+ * Mbit/s; older ones would arrive too late to be played. Drop oldest. */
+#define HISTORY_PACKETS 1024
+#define HISTORY_AGE_US 1000000u
 
 struct cg_viewer {
     cg_media *m;
@@ -38,10 +43,13 @@ struct cg_viewer {
     cg_stream *stream;
     cg_peer *peer;
     cg_rewriter *video, *audio;
+    cg_history *history; /* video packets forwarded, by publisher seq */
+    uint32_t video_ssrc; /* ours */
     cg_timer timer;
     int connected;
     int video_started; /* a keyframe has begun: video flows */
     uint64_t sent_video, sent_audio, dropped_waiting, send_errors, keyframe_requests;
+    uint64_t nacked, resent;
     uint8_t out[OUT_MAX + SRTP_TRAILER];
 };
 
@@ -86,6 +94,8 @@ static void on_stream_rtp(void *arg, int kind, const uint8_t *rtp, size_t len, u
     }
     size_t n;
     int rc = cg_rewriter_write(rw, p, v->out, sizeof(v->out) - SRTP_TRAILER, &n);
+    if (rc == 0 && kind == CG_MEDIA_VIDEO)
+        cg_history_put(v->history, p);
     cg_pkt_unref(p);
     if (rc)
         return;
@@ -114,18 +124,41 @@ static void on_rtp(void *owner, uint8_t *pkt, size_t len, uint64_t now)
     (void)owner, (void)pkt, (void)len, (void)now; /* a recvonly viewer sends none */
 }
 
+/* Resends what the viewer lost, with the seq and ts it first had. */
+static void answer_nack(cg_viewer *v, const cg_rtcp_pkt *p, uint64_t now)
+{
+    if (!v->video || p->media_ssrc != v->video_ssrc)
+        return;
+    for (size_t i = 0; i < p->n_nack; i++) {
+        v->nacked++;
+        uint32_t orig_ssrc;
+        uint16_t orig_seq;
+        cg_pkt *src = NULL;
+        if (cg_rewriter_lookup(v->video, p->nack[i], &orig_ssrc, &orig_seq) != 0 ||
+            cg_history_get(v->history, orig_seq, now, &src) != 0)
+            continue;
+        size_t n;
+        int rc = src->ssrc == orig_ssrc ? cg_rewriter_resend(v->video, p->nack[i], src, v->out,
+                                                             sizeof(v->out) - SRTP_TRAILER, &n)
+                                        : CG_ENOTFOUND;
+        cg_pkt_unref(src);
+        if (rc == 0 && cg_peer_send_rtp(v->peer, v->out, n, sizeof(v->out)) == 0)
+            v->resent++;
+    }
+}
+
 static void on_rtcp(void *owner, uint8_t *pkt, size_t len, uint64_t now)
 {
     cg_viewer *v = owner;
     cg_rtcp_iter it;
     cg_rtcp_pkt p;
-    (void)now;
     cg_rtcp_iter_init(&it, pkt, len);
     while (cg_rtcp_next(&it, &p) == 0) {
         if (p.type == CG_RTCP_PSFB &&
             (p.count_or_fmt == CG_RTCP_FMT_PLI || p.count_or_fmt == CG_RTCP_FMT_FIR))
             request_keyframe(v);
-        /* Generic NACKs: not answered yet (no packet history here). */
+        else if (p.type == CG_RTCP_RTPFB && p.count_or_fmt == CG_RTCP_FMT_NACK)
+            answer_nack(v, &p, now);
     }
 }
 
@@ -218,7 +251,9 @@ int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *
     out->video_ssrc = out->audio_ssrc = 0;
     if (p->video_pt >= 0) {
         out->video_ssrc = nonzero_ssrc();
-        if ((rc = rewriter_for(&v->video, p->video_pt, out->video_ssrc, 3000)) != 0)
+        v->video_ssrc = out->video_ssrc;
+        if ((rc = rewriter_for(&v->video, p->video_pt, out->video_ssrc, 3000)) != 0 ||
+            (rc = cg_history_new(&v->history, HISTORY_PACKETS, HISTORY_AGE_US)) != 0)
             goto fail;
     }
     if (p->audio_pt >= 0) {
@@ -255,6 +290,7 @@ fail:
     cg_peer_free(v->peer);
     cg_rewriter_free(v->video);
     cg_rewriter_free(v->audio);
+    cg_history_free(v->history);
     free(v);
     return rc;
 }
@@ -279,12 +315,15 @@ void cg_viewer_destroy(cg_viewer *v)
     if (v->stream)
         cg_stream_remove_rtp_sink(v->stream, v);
     cg_info(v->stream_name,
-            "WHEP viewer %s ended: %llu video and %llu audio packets sent, %llu send errors", v->id,
-            (unsigned long long)v->sent_video, (unsigned long long)v->sent_audio,
-            (unsigned long long)v->send_errors);
+            "WHEP viewer %s ended: %llu video and %llu audio packets sent, %llu send errors, "
+            "%llu packets NACKed, %llu resent",
+            v->id, (unsigned long long)v->sent_video, (unsigned long long)v->sent_audio,
+            (unsigned long long)v->send_errors, (unsigned long long)v->nacked,
+            (unsigned long long)v->resent);
     cg_peer_free(v->peer);
     cg_rewriter_free(v->video);
     cg_rewriter_free(v->audio);
+    cg_history_free(v->history);
     free(v);
 }
 

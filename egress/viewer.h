@@ -8,7 +8,9 @@
  * connected. Video starts at a keyframe: packets are dropped until one
  * begins, and a keyframe is asked of the publisher when the viewer
  * connects. The viewer's PLI/FIR become upstream keyframe requests (the
- * publisher side rate-limits them). NACKs are not answered yet.
+ * publisher side rate-limits them). The viewer's NACKs are answered from a
+ * per-viewer history of the video packets sent to it (egress/history.h),
+ * with the seq and ts they first had; audio is not resent.
  *
  * Threads: everything runs on the media thread; HTTP handlers reach it
  * through cg_media_call. A session ends on DELETE (cg_viewer_destroy),

@@ -13,9 +13,15 @@ Refusals: no publisher → 409 with Retry-After; wrong content type → 415;
 malformed SDP → 400; a viewer that cannot receive H.264 or Opus → 422;
 with --play-token, an offer without the token → 401.
 
+Under 5 % loss on what clipgate sends (nftables), the viewer's NACKs are
+answered from the per-viewer history: at least one packet is resent and
+the same share of frames is decoded.
+
 The figures are printed on stderr (`whep: ...`)."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +38,8 @@ VIEWER = os.path.join(HERE, "peers", "aiortc_whep.py")
 PUBLISH_S = 20
 VIEW_S = 8
 MIN_VIDEO_SHARE = 0.5
+LOSS_PCT = 5
+LOSS_TABLE = "cg_whep_loss"
 
 # A recvonly offer of the shape aiortc sends, for the refusal cases.
 OFFER_VP8_ONLY = (
@@ -40,6 +48,20 @@ OFFER_VP8_ONLY = (
     "a=rtcp-mux\r\na=rtpmap:97 VP8/90000\r\na=ice-ufrag:abcd\r\n"
     "a=ice-pwd:abcdefghijklmnopqrstuvwxyz\r\n"
     "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\na=setup:actpass\r\n")
+
+
+def nft(*args, input_text=None):
+    return subprocess.run(["nft", *args], input=input_text, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+def loopback_only():
+    """True when the only network interface is lo (our own namespace)."""
+    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, timeout=30)
+    names = [line.split(":")[1].strip().split("@")[0]
+             for line in res.stdout.splitlines() if ":" in line]
+    return res.returncode == 0 and names == ["lo"]
 
 
 def stream_json(cg, name):
@@ -86,11 +108,10 @@ class Whep(harness.ClipgateTestCase):
         r = http_request("OPTIONS", cg.url("/whep/s"))
         self.assertLess(r.status, 300, r)
 
-    def test_play_aiortc(self):
+    def start_publisher(self, cg):
         reason = whip_util.missing("aiortc")
         if reason:
             self.skipTest(reason)
-        cg = self.start_clipgate("--public-ip", "127.0.0.1")
         # aiortc_offer.py with its encoder honouring PLI: the viewer's
         # keyframe request is answered instead of waiting out aiortc's GOP.
         pub = hls_util.Publisher("aiortc", cg.url("/whip/s"), PUBLISH_S)
@@ -105,12 +126,11 @@ class Whep(harness.ClipgateTestCase):
             time.sleep(0.2)
         self.assertGreater(video_frames(doc), 0, "publisher never went live:\n" + pub.describe())
         self.assertEqual(doc.get("viewers"), 0, doc)
+        return pub
 
-        # A viewer that can take neither H.264 nor Opus is refused.
-        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
-                         {"Content-Type": "application/sdp"})
-        self.assertProblem(r, 422)
-
+    def play(self, cg, pub, label):
+        """Runs the aiortc viewer on /whep/s; returns its JSON result and
+        the video frames the publisher delivered meanwhile."""
         before = video_frames(stream_json(cg, "s"))
         viewer = subprocess.Popen([whip_util.PYTHON, VIEWER, "--loopback", "--duration",
                                    str(VIEW_S), cg.url("/whep/s")],
@@ -140,18 +160,13 @@ class Whep(harness.ClipgateTestCase):
                 res = json.loads(line)
                 break
         self.assertIsNotNone(res, desc)
-        answer = res.pop("answer", "")
+        res["desc"] = desc
         self.assertEqual(res["post_status"], 201, desc)
-        self.assertIn("/whep/s/", res["location"])
-        self.assertIn("a=sendonly", answer)
-        self.assertIn("a=ice-lite", answer)
-        self.assertIn("stereo=1;sprop-stereo=1", answer)
-        self.assertRegex(answer, r"a=ssrc:\d+ cname:")
         self.assertTrue(res["connected"], desc)
         delivered = after - before
         share = res["video_frames"] / delivered if delivered else 0.0
-        print(f"whep: aiortc viewer decoded {res['video_frames']} video frames of {delivered} "
-              f"delivered by the publisher while it ran (share {share:.3f}), "
+        print(f"whep: {label}: aiortc viewer decoded {res['video_frames']} video frames of "
+              f"{delivered} delivered by the publisher while it ran (share {share:.3f}), "
               f"{res['audio_frames']} audio frames, first picture "
               f"{res['video_first_s']} s after connected, {res['width']}x{res['height']}, "
               f"viewers seen {sorted(set(v for v in viewers_seen if v is not None))}",
@@ -164,9 +179,61 @@ class Whep(harness.ClipgateTestCase):
         self.assertEqual(res["delete_status"], 200, res)
         self.assertIn(1, viewers_seen)
         self.assertEqual(stream_json(cg, "s").get("viewers"), 0)
+        return res
+
+    def test_play_aiortc(self):
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        pub = self.start_publisher(cg)
+        # A viewer that can take neither H.264 nor Opus is refused.
+        r = http_request("POST", cg.url("/whep/s"), OFFER_VP8_ONLY.encode(),
+                         {"Content-Type": "application/sdp"})
+        self.assertProblem(r, 422)
+        res = self.play(cg, pub, "no loss")
+        answer = res["answer"]
+        self.assertIn("/whep/s/", res["location"])
+        self.assertIn("a=sendonly", answer)
+        self.assertIn("a=ice-lite", answer)
+        self.assertIn("stereo=1;sprop-stereo=1", answer)
+        self.assertRegex(answer, r"a=ssrc:\d+ cname:")
         # The session is gone after DELETE.
         r = http_request("DELETE", res["location"])
         self.assertProblem(r, 404)
+
+    def test_play_with_loss_nacks_answered(self):
+        """LOSS_PCT % of the RTP/RTCP clipgate sends is dropped (nftables,
+        in this suite's own namespace): the viewer NACKs and clipgate
+        resends from its history."""
+        if os.geteuid() != 0 or shutil.which("nft") is None:
+            self.skipTest("needs root and nft (apt-get install nftables) to drop packets")
+        if not loopback_only():
+            self.skipTest("runs only in a network namespace holding nothing but lo "
+                          "(ctest runs it through netns_run.py)")
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        port = int(cg.args[cg.args.index("--media-port") + 1])
+        pub = self.start_publisher(cg)
+        rules = f"""
+table inet {LOSS_TABLE} {{
+    chain out {{
+        type filter hook output priority 0; policy accept;
+        udp sport {port} @th,64,8 128-191 numgen random mod 100 < {LOSS_PCT} counter drop
+    }}
+}}
+"""
+        res = nft("-f", "-", input_text=rules)
+        self.assertEqual(res.returncode, 0, f"nft: {res.stderr}")
+        self.addCleanup(nft, "delete", "table", "inet", LOSS_TABLE)
+        self.play(cg, pub, f"{LOSS_PCT} % loss towards the viewer")
+        m = None
+        deadline = time.monotonic() + 5
+        while m is None and time.monotonic() < deadline:
+            m = re.search(r"WHEP viewer \S+ ended: .* (\d+) packets NACKed, (\d+) resent",
+                          cg.log())
+            time.sleep(0.2)
+        self.assertIsNotNone(m, "no viewer end line in the log")
+        nacked, resent = int(m.group(1)), int(m.group(2))
+        print(f"whep: loss: {nacked} packets NACKed by the viewer, {resent} resent",
+              file=sys.stderr)
+        self.assertGreater(resent, 0)
 
 
 if __name__ == "__main__":
