@@ -547,6 +547,97 @@ static const struct {
     {"bad_not_sdp.sdp", CG_EPROTO, "line 1: expected <letter>=<value>"},
 };
 
+/* A WHEP viewer's offer: a publisher's offer turned around (recvonly). */
+static cg_sdp *viewer_offer(const char *fixture)
+{
+    char path[256];
+    size_t len = 0;
+    snprintf(path, sizeof(path), FIX "%s", fixture);
+    char *text = cg_test_read_file(path, &len);
+    CHECK(text != NULL);
+    if (!text)
+        return NULL;
+    for (char *p = strstr(text, "a=sendonly"); p; p = strstr(p, "a=sendonly"))
+        memcpy(p, "a=recvonly", 10);
+    char why[256];
+    cg_sdp *s = NULL;
+    CHECK_INT(cg_sdp_parse(&s, text, len, why, sizeof(why)), 0);
+    free(text);
+    return s;
+}
+
+static void test_negotiate_play(void)
+{
+    char why[512];
+    cg_sdp_choice *ch = calloc(1, sizeof(*ch));
+    cg_sdp *offer = viewer_offer("chromium_offer.sdp");
+    if (!offer || !ch) {
+        free(ch);
+        cg_sdp_free(offer);
+        return;
+    }
+    /* The offer's H.264 with packetization-mode 1 and the publisher's
+     * profile is the one taken, whatever comes first (VP8 does). */
+    CHECK_INT(cg_sdp_negotiate_play(offer, true, true, 0x42e01f, ch, why, sizeof(why)), 0);
+    CHECK_STR(why, "");
+    CHECK(ch->video >= 0 && ch->audio >= 0);
+    if (ch->video >= 0 && ch->audio >= 0) {
+        const cg_sdp_track *v = &ch->media[ch->video], *a = &ch->media[ch->audio];
+        const cg_sdp_codec *k = cg_sdp_media_codec(cg_sdp_media_at(offer, (size_t)ch->video),
+                                                   (unsigned)v->pt);
+        CHECK(k != NULL);
+        if (k) {
+            CHECK_STR(k->name, "H264");
+            CHECK(strstr(k->fmtp, "packetization-mode=1") != NULL);
+            CHECK(strstr(k->fmtp, "profile-level-id=42e01f") != NULL);
+        }
+        CHECK_INT(v->rtx_pt, -1); /* no RTX towards viewers yet */
+        CHECK_INT(a->pt, 111);
+        ch->media[ch->video].send_ssrc = 0x11223344;
+        ch->media[ch->audio].send_ssrc = 0x55667788;
+        cg_sdp_local l = whip_local();
+        l.dir = CG_SDP_SENDONLY;
+        cg_dbuf d;
+        cg_dbuf_init(&d, 64 * 1024);
+        CHECK_INT(cg_sdp_build_answer(offer, ch, &l, &d), 0);
+        const char *ans = cg_dbuf_str(&d);
+        CHECK_INT(count_str(ans, "a=sendonly"), 2);
+        CHECK(strstr(ans, "a=ssrc:287454020 ") != NULL); /* 0x11223344 */
+        CHECK(strstr(ans, "a=ssrc:1432778632 ") != NULL); /* 0x55667788 */
+        CHECK(strstr(ans, "stereo=1;sprop-stereo=1") != NULL);
+        CHECK(strstr(ans, "profile-level-id=42e01f") != NULL);
+        CHECK(!strstr(ans, "VP8"));
+        /* The answer is itself valid SDP. */
+        cg_sdp *back = NULL;
+        CHECK_INT(cg_sdp_parse(&back, ans, strlen(ans), why, sizeof(why)), 0);
+        cg_sdp_free(back);
+        cg_dbuf_free(&d);
+    }
+    /* Audio-only publisher: the video section is rejected, audio taken. */
+    CHECK_INT(cg_sdp_negotiate_play(offer, false, true, 0, ch, why, sizeof(why)), 0);
+    CHECK_INT(ch->video, -1);
+    CHECK(ch->audio >= 0);
+    cg_sdp_free(offer);
+
+    /* A publisher's offer (sendonly) receives nothing: refused, with why. */
+    offer = parse_file("chromium_offer.sdp");
+    if (offer) {
+        CHECK_INT(cg_sdp_negotiate_play(offer, true, true, 0x42e01f, ch, why, sizeof(why)),
+                  CG_EUNSUPP);
+        CHECK(why[0] != '\0');
+        cg_sdp_free(offer);
+    }
+
+    /* An FFmpeg-shaped offer (setup:passive) makes us the DTLS client. */
+    offer = viewer_offer("ffmpeg_offer.sdp");
+    if (offer) {
+        CHECK_INT(cg_sdp_negotiate_play(offer, true, true, 0x42e01f, ch, why, sizeof(why)), 0);
+        CHECK(ch->dtls_client);
+        cg_sdp_free(offer);
+    }
+    free(ch);
+}
+
 static void test_bad_fixtures(void)
 {
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
@@ -1080,5 +1171,6 @@ int main(int argc, char **argv)
     RUN(test_fmtp_and_candidates);
     RUN(test_answer_args);
     RUN(test_sdpfrag);
+    RUN(test_negotiate_play);
     return TEST_RESULT();
 }
