@@ -53,7 +53,8 @@ struct cg_viewer {
     uint8_t out[OUT_MAX + SRTP_TRAILER];
 };
 
-static cg_viewer *g_viewers; /* media thread only */
+/* The media thread owns the list; see cg_media_viewers(). */
+static cg_viewer **viewer_list(cg_media *m) { return (cg_viewer **)cg_media_viewers(m); }
 
 static void request_keyframe(cg_viewer *v)
 {
@@ -280,8 +281,8 @@ int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *
     if ((rc = cg_stream_add_rtp_sink(s, &sink)) != 0)
         goto fail;
     v->stream = s;
-    v->next = g_viewers;
-    g_viewers = v;
+    v->next = *viewer_list(m);
+    *viewer_list(m) = v;
     memcpy(out->id, v->id, sizeof(v->id));
     memcpy(out->etag, v->etag, sizeof(v->etag));
     cg_info(v->stream_name, "WHEP viewer %s created", v->id);
@@ -297,15 +298,15 @@ fail:
 
 cg_viewer *cg_viewer_find(cg_media *m, const char *id)
 {
-    for (cg_viewer *v = g_viewers; v; v = v->next)
-        if (v->m == m && strcmp(v->id, id) == 0)
+    for (cg_viewer *v = *viewer_list(m); v; v = v->next)
+        if (strcmp(v->id, id) == 0)
             return v;
     return NULL;
 }
 
 void cg_viewer_destroy(cg_viewer *v)
 {
-    for (cg_viewer **pp = &g_viewers; *pp; pp = &(*pp)->next) {
+    for (cg_viewer **pp = viewer_list(v->m); *pp; pp = &(*pp)->next) {
         if (*pp == v) {
             *pp = v->next;
             break;
@@ -339,7 +340,7 @@ const char *cg_viewer_etag(const cg_viewer *v)
 size_t cg_viewer_count(cg_media *m, const char *stream)
 {
     size_t n = 0;
-    for (cg_viewer *v = g_viewers; v; v = v->next)
-        n += v->m == m && strcmp(v->stream_name, stream) == 0;
+    for (cg_viewer *v = *viewer_list(m); v; v = v->next)
+        n += strcmp(v->stream_name, stream) == 0;
     return n;
 }

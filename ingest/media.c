@@ -38,6 +38,7 @@ struct cg_media {
     cg_transport *transport;
     cg_hub *hub;
     struct cg_whip *whips;
+    struct cg_viewer *viewers;
     pthread_t thread;
     int thread_started;
     cg_timer stats_timer;
@@ -189,6 +190,7 @@ void cg_media_free(cg_media *m)
 
 cg_loop *cg_media_loop(cg_media *m) { return m->loop; }
 struct cg_whip **cg_media_whips(cg_media *m) { return &m->whips; }
+struct cg_viewer **cg_media_viewers(cg_media *m) { return &m->viewers; }
 cg_transport *cg_media_transport(cg_media *m) { return m->transport; }
 cg_hub *cg_media_hub(cg_media *m) { return m->hub; }
 const cg_media_cfg *cg_media_config(const cg_media *m) { return &m->cfg; }

@@ -49,6 +49,8 @@ cg_hub *cg_media_hub(cg_media *m);
 const cg_media_cfg *cg_media_config(const cg_media *m);
 /* Head of the WHIP session list (owned by ingest/whip.c). */
 struct cg_whip **cg_media_whips(cg_media *m);
+/* Head of the WHEP viewer list (owned by egress/viewer.c). */
+struct cg_viewer **cg_media_viewers(cg_media *m);
 /* Any thread: the certificate's SHA-256 fingerprint, the UDP port. */
 const char *cg_media_fingerprint(const cg_media *m);
 uint16_t cg_media_port(const cg_media *m);
