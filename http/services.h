@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "http/server.h"
+#include "rtc/sdp.h"
 
 struct cg_media;
 struct cg_recorder;
@@ -41,6 +42,14 @@ struct json_t *cg_recordings_stream_json(cg_services *svc, const char *stream);
 struct cg_storage_obj;
 int cg_http_resp_body_object(cg_http_resp *resp, struct cg_storage_obj *o, const char *type,
                              const char *cache_control);
+
+/* Writes the 201 answer to a WHIP or WHEP offer: builds our SDP answer
+ * (direction dir: RECVONLY for WHIP, SENDONLY for WHEP) and sets Location,
+ * ETag, one Link header per --ice-server and the application/sdp body.
+ * On failure the response is a 500 problem. Returns 0 or a CG_E* code. */
+int cg_http_send_answer(cg_http_resp *resp, const cg_services *svc, const cg_sdp *offer,
+                        const cg_sdp_choice *choice, const char *ufrag, const char *pwd,
+                        enum cg_sdp_dir dir, const char *location, const char *etag);
 
 /* Shared checks for handlers. */
 /* 1 when the request carries "Authorization: Bearer <token>" (constant-time

@@ -4,7 +4,7 @@
  * media thread and writes the answer.
  *
  *   OPTIONS /whep/{stream}            204, Accept-Post: application/sdp
- *   POST    /whep/{stream}            201 + answer, Location, ETag
+ *   POST    /whep/{stream}            201 + answer, Location, ETag, Link
  *   DELETE  /whep/{stream}/{session}  200 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,6 @@
 #include "rtc/dtls.h"
 #include "rtc/sdp.h"
 
-#define ANSWER_MAX (32 * 1024)
 
 static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
 {
@@ -94,8 +93,6 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
                                *why ? why : cg_strerror(rc));
     cg_sdp_choice *choice = calloc(1, sizeof(*choice));
     create_call *c = calloc(1, sizeof(*c));
-    cg_dbuf answer;
-    cg_dbuf_init(&answer, ANSWER_MAX);
     if (!choice || !c) {
         rc = cg_http_problem(resp, 500, "Out of memory", "Try again.");
         goto done;
@@ -148,37 +145,13 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
         choice->media[choice->video].send_ssrc = c->created.video_ssrc;
     if (choice->audio >= 0)
         choice->media[choice->audio].send_ssrc = c->created.audio_ssrc;
-    cg_sdp_local local = {
-        .ice_ufrag = c->created.ufrag,
-        .ice_pwd = c->created.pwd,
-        .fp_alg = "sha-256",
-        .fp_hex = cg_media_fingerprint(svc->media),
-        .setup = CG_SDP_SETUP_NONE,
-        .addrs = (const char *const *)svc->cfg->public_ip.v,
-        .n_addrs = svc->cfg->public_ip.n,
-        .port = cg_media_port(svc->media),
-        .sess_id = ((uint64_t)cg_random_u32() << 20) | 1,
-        .sess_version = 2,
-        .dir = CG_SDP_SENDONLY,
-    };
-    rc = cg_sdp_build_answer(offer, choice, &local, &answer);
-    if (rc) {
-        rc = cg_http_problem(resp, 500, "Answer failed", "Could not write the SDP answer: %s.",
-                             cg_strerror(rc));
-        goto done;
-    }
     char loc[256];
     snprintf(loc, sizeof(loc), "/whep/%s/%s", stream, c->created.id);
-    cg_http_resp_status(resp, 201);
-    cg_http_resp_header(resp, "Location", loc);
-    cg_http_resp_header(resp, "ETag", c->created.etag);
-    size_t alen;
-    char *text = cg_dbuf_take(&answer, &alen);
-    rc = cg_http_resp_body_take(resp, text, alen, "application/sdp");
+    rc = cg_http_send_answer(resp, svc, offer, choice, c->created.ufrag, c->created.pwd,
+                             CG_SDP_SENDONLY, loc, c->created.etag);
 done:
     if (rc && cg_http_resp_get_status(resp) < 400)
         cg_http_problem(resp, 500, "Internal error", "%s", cg_strerror(rc));
-    cg_dbuf_free(&answer);
     cg_sdp_free(offer);
     free(choice);
     free(c);

@@ -25,7 +25,6 @@
 #include "rtc/sdp.h"
 #include "rtc/sdpfrag.h"
 
-#define ANSWER_MAX (32 * 1024)
 
 int cg_http_bearer_ok(const cg_http_req *req, const char *token)
 {
@@ -95,15 +94,6 @@ static void do_create(cg_media *m, void *arg)
     c->rc = cg_whip_create(m, &c->params, &c->created);
 }
 
-static void add_link_headers(cg_http_resp *resp, const cg_config *cfg)
-{
-    for (size_t i = 0; i < cfg->ice_server.n; i++) {
-        char v[600];
-        snprintf(v, sizeof(v), "<%s>; rel=\"ice-server\"", cfg->ice_server.v[i]);
-        cg_http_resp_header(resp, "Link", v);
-    }
-}
-
 static void fill_track(cg_whip_track_params *t, const cg_sdp_track *s, int codec, char *sprop,
                        size_t sprop_cap)
 {
@@ -146,8 +136,6 @@ static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
                                *why ? why : cg_strerror(rc));
     cg_sdp_choice *choice = calloc(1, sizeof(*choice));
     create_call *c = calloc(1, sizeof(*c));
-    cg_dbuf answer;
-    cg_dbuf_init(&answer, ANSWER_MAX);
     if (!choice || !c) {
         rc = cg_http_problem(resp, 500, "Out of memory", "Try again.");
         goto done;
@@ -194,39 +182,14 @@ static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
                              cg_strerror(rc));
         goto done;
     }
-    cg_sdp_local local = {
-        .ice_ufrag = c->created.ufrag,
-        .ice_pwd = c->created.pwd,
-        .fp_alg = "sha-256",
-        .fp_hex = cg_media_fingerprint(svc->media),
-        .setup = CG_SDP_SETUP_NONE,
-        .addrs = (const char *const *)svc->cfg->public_ip.v,
-        .n_addrs = svc->cfg->public_ip.n,
-        .port = cg_media_port(svc->media),
-        .sess_id = ((uint64_t)cg_random_u32() << 20) | 1,
-        .sess_version = 2,
-        .dir = CG_SDP_RECVONLY,
-    };
-    rc = cg_sdp_build_answer(offer, choice, &local, &answer);
-    if (rc) {
-        rc = cg_http_problem(resp, 500, "Answer failed", "Could not write the SDP answer: %s.",
-                             cg_strerror(rc));
-        goto done;
-    }
     char loc[256];
     snprintf(loc, sizeof(loc), "/whip/%s/%s", stream, c->created.id);
-    cg_http_resp_status(resp, 201);
-    cg_http_resp_header(resp, "Location", loc);
-    cg_http_resp_header(resp, "ETag", c->created.etag);
     cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
-    add_link_headers(resp, svc->cfg);
-    size_t alen;
-    char *text = cg_dbuf_take(&answer, &alen);
-    rc = cg_http_resp_body_take(resp, text, alen, "application/sdp");
+    rc = cg_http_send_answer(resp, svc, offer, choice, c->created.ufrag, c->created.pwd,
+                             CG_SDP_RECVONLY, loc, c->created.etag);
 done:
     if (rc && cg_http_resp_get_status(resp) < 400)
         cg_http_problem(resp, 500, "Internal error", "%s", cg_strerror(rc));
-    cg_dbuf_free(&answer);
     cg_sdp_free(offer);
     free(choice);
     free(c);
