@@ -146,6 +146,15 @@ static void write_frame(cg_dump *d, cg_frame *f)
         return;
     if (!d->fmt) {
         int can_start = video ? (f->flags & CG_FRAME_KEY) != 0 : !d->has_video;
+        if (can_start && video) {
+            /* The file needs the picture size from an SPS: a keyframe whose
+             * parameter sets were lost waits for the next one. */
+            uint8_t *ps = NULL;
+            size_t ps_len = 0;
+            cg_h264_sps sps = {0};
+            can_start = annexb_params(f, &ps, &ps_len, &sps) == 0 && sps.width && sps.height;
+            free(ps);
+        }
         if (!can_start) {
             count(d, &d->stats.dropped_before_keyframe);
             return;
