@@ -152,7 +152,8 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         (rc = cg_api_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_hls_routes_add(app->http, &app->svc)) != 0 ||
         (rc = cg_recordings_routes_add(app->http, &app->svc)) != 0 ||
-        (rc = cg_clips_routes_add(app->http, &app->svc)) != 0) {
+        (rc = cg_clips_routes_add(app->http, &app->svc)) != 0 ||
+        (rc = cg_ui_routes_add(app->http, &app->svc)) != 0) {
         snprintf(err, errlen, "cannot register routes: %s", cg_strerror(rc));
         return rc;
     }

@@ -26,6 +26,7 @@ int cg_api_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_hls_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_recordings_routes_add(cg_http_server *srv, cg_services *svc);
 int cg_clips_routes_add(cg_http_server *srv, cg_services *svc);
+int cg_ui_routes_add(cg_http_server *srv, cg_services *svc);
 
 /* The "broadcast" object of a stream's JSON (GET /api/v1/streams): its live
  * broadcast's id, state, segments and packaging counters. Gives a new
