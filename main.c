@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "events/server.h"
 #include "http/server.h"
 #include "http/services.h"
 #include "ingest/media.h"
@@ -38,14 +39,12 @@
 typedef struct cg_app {
     cg_config cfg;
     cg_http_server *http;
-    cg_media *media;       /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
-    cg_storage *storage;   /* the data dir: recordings and their indexes */
-    cg_recorder *recorder; /* a broadcast per stream, recordings, retention */
-    cg_clip_store *clips;  /* persisted clips */
-    cg_services svc;       /* what HTTP handlers reach */
-    /* To add: the WebSocket events
-     * server (:events-port), each with a create step in app_init() and a
-     * stop step in app_stop(). */
+    cg_media *media;          /* UDP :media-port, ICE/DTLS/SRTP, every WebRTC session */
+    cg_storage *storage;      /* the data dir: recordings and their indexes */
+    cg_recorder *recorder;    /* a broadcast per stream, recordings, retention */
+    cg_clip_store *clips;     /* persisted clips */
+    cg_services svc;          /* what HTTP handlers reach */
+    cg_events_server *events; /* WebSocket :events-port; NULL when off */
 } cg_app;
 
 /* Creates path and its missing parents (mkdir -p). On failure writes the
@@ -111,7 +110,25 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     };
     if (cfg->dump_dir && mkdir_p(cfg->dump_dir, err, errlen) != 0)
         return CG_EIO;
-    int rc = cg_media_new(&app->media, &mcfg);
+    /* Events first: every producer below may emit from its first moment. */
+    int rc;
+    if (cfg->events_port) {
+        cg_events_server_cfg ecfg = {
+            .bind = cfg->bind,
+            .port = (uint16_t)cfg->events_port,
+            .tls_cert = cfg->tls_cert,
+            .tls_key = cfg->tls_key,
+            .queue_len = (size_t)cfg->events_queue,
+        };
+        rc = cg_events_server_new(&app->events, &ecfg);
+        if (rc) {
+            snprintf(err, errlen, "cannot start the events server on %s port %d: %s", cfg->bind,
+                     cfg->events_port,
+                     rc == CG_EIO ? "the port is in use or TLS setup failed" : cg_strerror(rc));
+            return rc;
+        }
+    }
+    rc = cg_media_new(&app->media, &mcfg);
     if (rc) {
         snprintf(err, errlen, "cannot start media on UDP %s port %d: %s%s%s", cfg->bind,
                  cfg->media_port, cg_strerror(rc), rc == CG_EIO ? ": " : "",
@@ -169,6 +186,9 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     unsigned port = cg_http_server_port(app->http);
     cg_info("main", "clipgate %s listening on %s://%s:%u/ (WHIP: %s://%s:%u/whip/{stream})",
             CG_VERSION, scheme, host, port, scheme, host, port);
+    if (app->events)
+        cg_info("main", "live events on %s://%s:%u%s", cfg->tls_cert ? "wss" : "ws", host,
+                cg_events_server_port(app->events), CG_EVENTS_PATH);
     return 0;
 }
 
@@ -184,6 +204,9 @@ static void app_stop(cg_app *app)
     cg_recorder_shutdown(app->recorder);
     cg_media_free(app->media);
     app->media = NULL;
+    /* Last: clients get the stream.ended events of the shutdown above,
+     * then a 1001 close. */
+    cg_events_server_stop(app->events);
 }
 
 static void app_free(cg_app *app)
@@ -198,6 +221,8 @@ static void app_free(cg_app *app)
     app->clips = NULL;
     cg_storage_free(app->storage);
     app->storage = NULL;
+    cg_events_server_free(app->events);
+    app->events = NULL;
     cg_config_clear(&app->cfg);
 }
 

@@ -70,7 +70,18 @@ static const cg_option options[] = {
      .offset = FIELD(events_port),
      .def = "8081",
      .metavar = "N",
-     .help = "TCP port of the WebSocket events server"},
+     .help = "TCP port of the live events WebSocket, ws://HOST:N/events (wss with --tls-cert); "
+             "0 turns it off",
+     .flags = CG_OPT_ZERO_OFF},
+    {.name = "events-queue",
+     .type = CG_OPT_INT,
+     .offset = FIELD(events_queue),
+     .def = "256",
+     .metavar = "N",
+     .help = "events waiting per WebSocket client; a client that falls this far behind is "
+             "disconnected (close 1008)",
+     .min = 1,
+     .max = 65536},
     {.name = "bind",
      .type = CG_OPT_STRING,
      .offset = FIELD(bind),
@@ -447,13 +458,15 @@ static int set_value(cg_config *cfg, const cg_option *o, const char *v, char *ms
     char lo[32], hi[32];
 
     switch (o->type) {
-    case CG_OPT_PORT:
-        if (parse_int(v, &iv) || iv < 1 || iv > 65535) {
-            snprintf(msg, n, "\"%.64s\" is not a port (1-65535)", v);
+    case CG_OPT_PORT: {
+        int64_t low = (o->flags & CG_OPT_ZERO_OFF) ? 0 : 1;
+        if (parse_int(v, &iv) || iv < low || iv > 65535) {
+            snprintf(msg, n, "\"%.64s\" is not a port (%d-65535)", v, (int)low);
             return CG_EINVAL;
         }
         *(int *)field = (int)iv;
         return 0;
+    }
     case CG_OPT_INT:
         rc = parse_int(v, &iv);
         if (rc == CG_EINVAL) {

@@ -44,8 +44,9 @@ typedef struct cg_config {
     char *config; /* path of the JSON file given with --config, or NULL */
     int http_port;
     int media_port;
-    int events_port;
-    char *bind; /* listen address of HTTP (and media) */
+    int events_port;  /* 0: no events server */
+    int events_queue; /* messages waiting per events client */
+    char *bind;       /* listen address of HTTP (and media) */
     char *data_dir;
     cg_strlist public_ip; /* host candidates; see cg_config_default_public_ips() */
     char *publish_token;  /* NULL: publishing is open */
@@ -82,6 +83,7 @@ enum cg_opt_type {
 
 enum cg_opt_flags {
     CG_OPT_CLI_ONLY = 1, /* not accepted as a config-file key */
+    CG_OPT_ZERO_OFF = 2, /* CG_OPT_PORT: 0 is accepted and turns the service off */
 };
 
 typedef struct cg_option {

@@ -93,7 +93,23 @@ static int api_stream(cg_http_req *req, cg_http_resp *resp, void *ctx)
     return send_json(resp, c.out);
 }
 
+/* GET /api/v1/info: what a page served from the HTTP port needs to find
+ * the rest, such as the live events WebSocket (same host, its own port). */
+static int api_info(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    const cg_config *cfg = ((cg_services *)ctx)->cfg;
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string("clipgate"));
+    json_object_set_new(o, "version", json_string(CG_VERSION));
+    json_object_set_new(o, "events_port",
+                        cfg->events_port ? json_integer(cfg->events_port) : json_null());
+    json_object_set_new(o, "events_path", json_string("/events"));
+    json_object_set_new(o, "tls", json_boolean(cfg->tls_cert != NULL));
+    return send_json(resp, o);
+}
+
 static const cg_http_route api_routes[] = {
+    {.method = "GET", .pattern = "/api/v1/info", .handler = api_info, .name = "api_info"},
     {.method = "GET", .pattern = "/api/v1/streams", .handler = api_streams, .name = "api_streams"},
     {.method = "GET", .pattern = "/api/v1/streams/{stream}", .handler = api_stream,
      .name = "api_stream"},

@@ -13,8 +13,8 @@ from harness import http_request, run_clipgate
 
 # Every option of the configuration, as documented (DESIGN.md "Running").
 OPTIONS = [
-    "config", "http-port", "media-port", "events-port", "bind", "data-dir", "public-ip",
-    "publish-token", "play-token", "tls-cert", "tls-key", "ice-server", "log-level",
+    "config", "http-port", "media-port", "events-port", "events-queue", "bind", "data-dir",
+    "public-ip", "publish-token", "play-token", "tls-cert", "tls-key", "ice-server", "log-level",
     "max-sessions", "max-viewers", "max-body", "segment-duration", "live-window", "preview-cap",
     "retention", "audio-codec", "reconnect-grace", "max-clip-duration", "dump-dir",
     "consent-timeout", "help", "version",
@@ -58,7 +58,7 @@ class Cli(harness.ClipgateTestCase):
         line = self.assertConfigError(["--http-port", "70000"])
         self.assertEqual(line, 'clipgate: --http-port: "70000" is not a port (1-65535)')
         self.assertConfigError(["--media-port", "udp"], "--media-port", '"udp"')
-        self.assertConfigError(["--events-port=0"], "--events-port", '"0"')
+        self.assertConfigError(["--events-port=65536"], "--events-port", '"65536"', "0-65535")
 
     def test_bad_values(self):
         self.assertConfigError(["--segment-duration", "fast"], "--segment-duration", '"fast"')
