@@ -163,6 +163,8 @@ class Viewer:
             self.kill()
         for t in self._threads:
             t.join(timeout=5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            pipe.close()
         self.stdout = b"".join(self._out).decode("utf-8", "replace")
         self.stderr = b"".join(self._err).decode("utf-8", "replace")
         return self.proc.returncode
@@ -175,6 +177,8 @@ class Viewer:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if not self.proc.stdout.closed:
+            self.wait(5)
 
     def result(self):
         for line in reversed(self.stdout.splitlines()):

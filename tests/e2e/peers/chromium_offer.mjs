@@ -30,23 +30,10 @@
 // WHIP page for an H.264 gateway does); --no-prefer-h264 keeps Chromium's
 // default order (VP8 first), as in the captured offer.
 //
-// Chromium is Debian's; --allow-loopback-in-peer-connection is what makes it
-// gather candidates on 127.0.0.1 inside a loopback-only network namespace.
+// Chromium is Debian's, launched as chromium.mjs says.
 import { execSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const { chromium } = require(path.join(here, '..', '..', '..', 'node_modules', 'playwright-core'));
-
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
-];
+import { launch, openPage, pageConnected } from './chromium.mjs';
 
 function parseArgs(argv) {
   const a = {
@@ -116,22 +103,6 @@ function buildSdpfrag(offer, cands) {
   return lines.join('\r\n') + '\r\n';
 }
 
-// Runs in the page: resolves once the peer connection is connected (ICE
-// and DTLS), rejects if it fails or takes longer than ms.
-function pageConnected(ms) {
-  const pc = window.cgPc;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (pc.connectionState === 'connected') resolve();
-      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed')
-        reject(new Error(`peer connection ${pc.connectionState}`));
-    };
-    pc.addEventListener('connectionstatechange', check);
-    setTimeout(() => reject(new Error(`not connected after ${ms} ms (${pc.connectionState})`)), ms);
-    check();
-  });
-}
-
 // Runs in the page: takes the tracks off the senders so the counters stop,
 // waits for the last packets to leave, and reads the outbound-rtp stats.
 async function pageStopAndCount(settleMs) {
@@ -177,13 +148,9 @@ function pageNegotiated() {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  const browser = await launch();
   try {
-    const page = await browser.newPage();
-    // getUserMedia needs a secure context; http://localhost is one. The page
-    // is served by Playwright's router, so no server has to listen.
-    await page.route('http://localhost/**', (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>whip</title>' }));
-    await page.goto('http://localhost/');
+    const page = await openPage(browser, 'whip');
     const publishing = !args.offerOnly && !args.sdpfrag && !args.answerCmd;
     const { sdp, cands } = await page.evaluate(pageOffer, publishing && args.preferH264);
     if (args.offerOnly) {

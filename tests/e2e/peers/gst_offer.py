@@ -3,7 +3,8 @@
 opusenc/rtpopuspay audio with max-bundle.
 
 Usage: gst_offer.py [--offer-only | --answer-cmd CMD] [--token T]
-                    [--duration S] WHIP_URL
+                    [--duration S] [--key-int N] [--ignore-keyframe-requests]
+                    WHIP_URL
 
 With --offer-only the script prints the SDP offer once ICE gathering is
 complete and exits; this is how tests/fixtures/sdp/gst_offer.sdp was
@@ -17,7 +18,17 @@ line saying what it sent:
 
     {"peer": "webrtcbin", "video_frames_sent": N, "audio_frames_sent": M,
      "video_frames_encoded": E, "audio_frames_encoded": F,
-     "video_keyframes_encoded": K, "location": URL, "delete_status": 200}
+     "video_keyframes_encoded": K, "keyframes_at": [T, ...],
+     "keyframe_requests_ignored": R, "location": URL, "delete_status": 200}
+
+keyframes_at holds the wall clock (time.time()) at which each keyframe
+counted in video_keyframes_encoded left the encoder for webrtcbin.
+--key-int sets x264enc's key-int-max (default 30 frames, 1 s).
+--ignore-keyframe-requests makes the publisher behave like OBS, which
+never answers PLI/FIR: once media flows, every force-key-unit event going
+upstream to the encoder (webrtcbin turns the server's PLI and FIR into
+those) is dropped by a pad probe and counted in keyframe_requests_ignored,
+so keyframes come only every --key-int frames.
 
 Debian 12 has no whipsink, hence this script.
 
@@ -44,9 +55,11 @@ stay alive or the address is lost.
 """
 import argparse
 import json
+import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -125,6 +138,7 @@ class Gate:
         self.wait_key = video
         self.count = 0
         self.keyframes = 0
+        self.key_times = []
         self.lock = threading.Lock()
         pad.add_probe(Gst.PadProbeType.BUFFER, self.probe)
 
@@ -148,6 +162,23 @@ class Gate:
             self.count += 1
             if self.video and key:
                 self.keyframes += 1
+                self.key_times.append(time.time())
+        return Gst.PadProbeReturn.OK
+
+
+class KeyRequestFilter:
+    """Probe on the encoder's source pad dropping the force-key-unit
+    events that travel upstream to it, as a publisher that ignores PLI and
+    FIR does."""
+
+    def __init__(self, pad):
+        self.ignored = 0
+        pad.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self.probe)
+
+    def probe(self, _pad, info):
+        if GstVideo.video_event_is_force_key_unit(info.get_event()):
+            self.ignored += 1
+            return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
 
 
@@ -168,7 +199,10 @@ class Publisher:
     def __init__(self, args):
         self.args = args
         self.loop = GLib.MainLoop()
-        self.pipe = Gst.parse_launch(PIPELINE)
+        pipeline = PIPELINE
+        if getattr(args, "key_int", None):
+            pipeline = re.sub(r"key-int-max=\d+", "key-int-max=%d" % args.key_int, pipeline)
+        self.pipe = Gst.parse_launch(pipeline)
         self.wb = self.pipe.get_by_name("wb")
         self.ice_agent = self.wb.get_property("ice-agent")
         self.nice = self.ice_agent.get_property("agent")
@@ -181,6 +215,7 @@ class Publisher:
         self.venc = self.pipe.get_by_name("venc")
         self.vgate = Gate(self.venc.get_static_pad("src"), video=True)
         self.agate = Gate(self.pipe.get_by_name("aenc").get_static_pad("src"), video=False)
+        self.key_filter = None
         self.connected = False
         self.wire = None
         self.dtls = None
@@ -294,6 +329,9 @@ class Publisher:
         # frame is a keyframe and nothing counted is lost waiting for one.
         self.venc.send_event(GstVideo.video_event_new_upstream_force_key_unit(
             Gst.CLOCK_TIME_NONE, True, 0))
+        if getattr(self.args, "ignore_keyframe_requests", False):
+            # After our own request: that first keyframe starts the stream.
+            self.key_filter = KeyRequestFilter(self.venc.get_static_pad("src"))
         self.vgate.set(FLOWING)
         self.agate.set(FLOWING)
         GLib.timeout_add(int(self.args.duration * 1000), self.stop_media)
@@ -337,6 +375,9 @@ class Publisher:
                     "video_frames_encoded": self.vgate.count,
                     "audio_frames_encoded": self.agate.count,
                     "video_keyframes_encoded": self.vgate.keyframes,
+                    "keyframes_at": self.vgate.key_times,
+                    "keyframe_requests_ignored": (self.key_filter.ignored
+                                                  if self.key_filter else 0),
                     "location": self.session,
                     "delete_status": status,
                 }), flush=True)
@@ -361,6 +402,8 @@ def main():
     ap.add_argument("--answer-cmd")
     ap.add_argument("--token")
     ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--key-int", type=int, help="x264enc key-int-max (frames)")
+    ap.add_argument("--ignore-keyframe-requests", action="store_true")
     args = ap.parse_args()
     Gst.init(None)
     Publisher(args).run()
