@@ -95,10 +95,6 @@ export function say(target, text, kind = 'info') {
   node.hidden = !text;
 }
 
-export function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 // Copies text; falls back to a selected prompt where the clipboard API is
 // refused (plain http on another host).
 export async function copyText(text) {

@@ -290,10 +290,10 @@ function apply(ev) {
     case 'clip.created':
       if (!st.clips.has(ev.id)) {
         st.clips.set(ev.id, {
-          // "time" is the clip's start when a number (the envelope's
-          // wall clock otherwise).
-          id: ev.id, title: '', created_at: new Date().toISOString(),
-          actual: { start: typeof ev.time === 'number' ? ev.time : NaN, duration: ev.duration },
+          // The clip's start is "start" (the envelope's "time" is the
+          // wall clock of the event).
+          id: ev.id, title: '', created_at: ev.time,
+          actual: { start: Number(ev.start), duration: ev.duration },
           urls: { mp4: ev.mp4, hls: ev.m3u8 },
         });
         // The event names the clip; its exact range comes with the API's JSON.
