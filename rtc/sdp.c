@@ -1367,7 +1367,8 @@ static bool pick_h264_play(const cg_sdp_media *m, uint32_t pub_plid, cg_sdp_trac
     snprintf(t->fmtp, sizeof(t->fmtp),
              "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=%06" PRIx32,
              t->h264_profile_level_id);
-    t->rtx_pt = -1;
+    /* Resends go out as RTX (RFC 4588) when the viewer can take it. */
+    t->rtx_pt = rtx_for(m, best->pt);
     return true;
 }
 

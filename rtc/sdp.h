@@ -283,8 +283,10 @@ int cg_sdp_negotiate_publish(const cg_sdp *offer, cg_sdp_choice *choice, char *w
  * takes H.264 with packetization-mode 1, preferring the publisher's profile,
  * then constrained baseline, the offer's order breaking ties; the answer's
  * fmtp names the publisher's profile when known. The first audio one takes
- * Opus/48000/2 with stereo=1;sprop-stereo=1. No RTX. Other m= sections are
- * rejected. DTLS role as cg_sdp_negotiate_publish. The caller sets
+ * Opus/48000/2 with stereo=1;sprop-stereo=1. Video keeps the offer's
+ * RTX for the chosen payload type (apt=pt; rtx_pt -1 when none); the
+ * caller sets send_rtx_ssrc to announce it (a=ssrc-group:FID). Other m=
+ * sections are rejected. DTLS role as cg_sdp_negotiate_publish. The caller sets
  * send_ssrc of the accepted tracks before building the answer.
  * Returns 0, CG_EINVAL (NULL argument) or CG_EUNSUPP with a sentence in why:
  * nothing received, no codec the publisher sends, and the transport

@@ -591,9 +591,22 @@ static void test_negotiate_play(void)
             CHECK(strstr(k->fmtp, "packetization-mode=1") != NULL);
             CHECK(strstr(k->fmtp, "profile-level-id=42e01f") != NULL);
         }
-        CHECK_INT(v->rtx_pt, -1); /* no RTX towards viewers yet */
+        /* Chromium offers RTX for every H.264: the chosen one's is kept. */
+        const cg_sdp_codec *rtx =
+            v->rtx_pt >= 0 ? cg_sdp_media_codec(cg_sdp_media_at(offer, (size_t)ch->video),
+                                                (unsigned)v->rtx_pt)
+                           : NULL;
+        CHECK(rtx != NULL);
+        char apt[32];
+        snprintf(apt, sizeof(apt), "apt=%d", v->pt);
+        if (rtx) {
+            CHECK_STR(rtx->name, "rtx");
+            CHECK_STR(rtx->fmtp, apt);
+        }
         CHECK_INT(a->pt, 111);
+        CHECK_INT(a->rtx_pt, -1);
         ch->media[ch->video].send_ssrc = 0x11223344;
+        ch->media[ch->video].send_rtx_ssrc = 0x99aabbcc;
         ch->media[ch->audio].send_ssrc = 0x55667788;
         cg_sdp_local l = whip_local();
         l.dir = CG_SDP_SENDONLY;
@@ -607,6 +620,15 @@ static void test_negotiate_play(void)
         CHECK(strstr(ans, "stereo=1;sprop-stereo=1") != NULL);
         CHECK(strstr(ans, "profile-level-id=42e01f") != NULL);
         CHECK(!strstr(ans, "VP8"));
+        /* RTX: rtpmap, apt fmtp and the FID group of our two SSRCs. */
+        char line[96];
+        snprintf(line, sizeof(line), "a=rtpmap:%d rtx/90000", v->rtx_pt);
+        CHECK(has_line(ans, line));
+        snprintf(line, sizeof(line), "a=fmtp:%d %s", v->rtx_pt, apt);
+        CHECK(has_line(ans, line));
+        CHECK(has_line(ans, "a=ssrc-group:FID 287454020 2578103244"));
+        CHECK(strstr(ans, "a=ssrc:2578103244 cname:") != NULL);
+        CHECK_INT(count_str(ans, "rtx/90000"), 1);
         /* The answer is itself valid SDP. */
         cg_sdp *back = NULL;
         CHECK_INT(cg_sdp_parse(&back, ans, strlen(ans), why, sizeof(why)), 0);
@@ -628,11 +650,15 @@ static void test_negotiate_play(void)
         cg_sdp_free(offer);
     }
 
-    /* An FFmpeg-shaped offer (setup:passive) makes us the DTLS client. */
+    /* An FFmpeg-shaped offer (setup:passive) makes us the DTLS client; it
+     * offers no RTX, so there is none in the answer. */
     offer = viewer_offer("ffmpeg_offer.sdp");
     if (offer) {
         CHECK_INT(cg_sdp_negotiate_play(offer, true, true, 0x42e01f, ch, why, sizeof(why)), 0);
         CHECK(ch->dtls_client);
+        CHECK(ch->video >= 0);
+        if (ch->video >= 0)
+            CHECK_INT(ch->media[ch->video].rtx_pt, -1);
         cg_sdp_free(offer);
     }
     free(ch);
