@@ -22,7 +22,8 @@ struct cg_stream {
 struct cg_hub {
     cg_stream *head;
     size_t count;
-    cg_hub_observer obs;
+    cg_hub_observer obs[CG_HUB_MAX_OBSERVERS];
+    size_t n_obs;
 };
 
 int cg_hub_new(cg_hub **out)
@@ -34,12 +35,23 @@ int cg_hub_new(cg_hub **out)
     return 0;
 }
 
-void cg_hub_set_observer(cg_hub *hub, const cg_hub_observer *obs)
+int cg_hub_add_observer(cg_hub *hub, const cg_hub_observer *obs)
 {
-    if (obs)
-        hub->obs = *obs;
-    else
-        memset(&hub->obs, 0, sizeof(hub->obs));
+    if (hub->n_obs == CG_HUB_MAX_OBSERVERS)
+        return CG_ELIMIT;
+    hub->obs[hub->n_obs++] = *obs;
+    return 0;
+}
+
+void cg_hub_remove_observer(cg_hub *hub, void *arg)
+{
+    for (size_t i = 0; i < hub->n_obs; i++) {
+        if (hub->obs[i].arg == arg) {
+            memmove(&hub->obs[i], &hub->obs[i + 1], (hub->n_obs - i - 1) * sizeof(hub->obs[0]));
+            hub->n_obs--;
+            return;
+        }
+    }
 }
 
 void cg_hub_free(cg_hub *hub)
@@ -89,15 +101,17 @@ int cg_hub_open(cg_hub *hub, const char *name, void *publisher, const cg_stream_
     *pp = s;
     hub->count++;
     *out = s;
-    if (hub->obs.on_open)
-        hub->obs.on_open(hub->obs.arg, s);
+    for (size_t i = 0; i < hub->n_obs; i++)
+        if (hub->obs[i].on_open)
+            hub->obs[i].on_open(hub->obs[i].arg, s);
     return 0;
 }
 
 void cg_hub_close(cg_hub *hub, cg_stream *s)
 {
-    if (hub->obs.on_close)
-        hub->obs.on_close(hub->obs.arg, s);
+    for (size_t i = 0; i < hub->n_obs; i++)
+        if (hub->obs[i].on_close)
+            hub->obs[i].on_close(hub->obs[i].arg, s);
     for (cg_stream **pp = &hub->head; *pp; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -122,12 +136,30 @@ void cg_hub_close(cg_hub *hub, cg_stream *s)
     free(s);
 }
 
-size_t cg_hub_count(const cg_hub *hub) { return hub->count; }
-cg_stream *cg_hub_first(cg_hub *hub) { return hub->head; }
-cg_stream *cg_stream_next(cg_stream *s) { return s->next; }
-const char *cg_stream_name(const cg_stream *s) { return s->name; }
-void *cg_stream_publisher(const cg_stream *s) { return s->publisher; }
-const cg_stream_info *cg_stream_get_info(const cg_stream *s) { return &s->info; }
+size_t cg_hub_count(const cg_hub *hub)
+{
+    return hub->count;
+}
+cg_stream *cg_hub_first(cg_hub *hub)
+{
+    return hub->head;
+}
+cg_stream *cg_stream_next(cg_stream *s)
+{
+    return s->next;
+}
+const char *cg_stream_name(const cg_stream *s)
+{
+    return s->name;
+}
+void *cg_stream_publisher(const cg_stream *s)
+{
+    return s->publisher;
+}
+const cg_stream_info *cg_stream_get_info(const cg_stream *s)
+{
+    return &s->info;
+}
 
 void cg_stream_request_keyframe(cg_stream *s)
 {

@@ -44,17 +44,22 @@ typedef struct cg_rtp_sink {
 } cg_rtp_sink;
 
 /* Told about every stream that opens or closes (the recorder uses it to
- * start and end broadcasts). Runs on the media thread. on_open runs once
- * the stream is in the hub; on_close before its sinks get on_end. */
+ * start and end broadcasts, the WHEP feeds to follow each stream). Runs on the media thread.
+ * on_open runs once the stream is in the hub; on_close before its sinks get on_end. */
 typedef struct cg_hub_observer {
     void (*on_open)(void *arg, cg_stream *s);
     void (*on_close)(void *arg, cg_stream *s);
     void *arg;
 } cg_hub_observer;
 
+#define CG_HUB_MAX_OBSERVERS 4
+
 int cg_hub_new(cg_hub **out);
-/* Copies obs; NULL removes it. One observer per hub. */
-void cg_hub_set_observer(cg_hub *hub, const cg_hub_observer *obs);
+/* Copies obs; observers are told in the order they were added (the
+ * recorder, the WHEP feeds). Returns 0 or CG_ELIMIT (CG_HUB_MAX_OBSERVERS). */
+int cg_hub_add_observer(cg_hub *hub, const cg_hub_observer *obs);
+/* Removes the observer added with this arg; unknown args are ignored. */
+void cg_hub_remove_observer(cg_hub *hub, void *arg);
 /* Accepts NULL. Streams must have been closed first. */
 void cg_hub_free(cg_hub *hub);
 

@@ -401,7 +401,8 @@ void cg_recorder_attach(cg_recorder *r, cg_hub *hub)
 {
     r->hub = hub;
     cg_hub_observer obs = {.on_open = on_stream_open, .on_close = on_stream_close, .arg = r};
-    cg_hub_set_observer(hub, &obs);
+    if (cg_hub_add_observer(hub, &obs) != 0)
+        cg_error("recorder", "cannot watch the stream hub: too many observers");
 }
 
 static void stop_on_loop(void *arg)
@@ -409,7 +410,7 @@ static void stop_on_loop(void *arg)
     cg_recorder *r = arg;
     r->stopping = 1;
     if (r->hub)
-        cg_hub_set_observer(r->hub, NULL);
+        cg_hub_remove_observer(r->hub, r);
     pthread_mutex_lock(&r->mu);
     for (bcast *b = r->head; b; b = b->next) {
         if (b->stream_ptr) {
