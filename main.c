@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "egress/feed.h"
 #include "events/server.h"
 #include "http/server.h"
 #include "http/services.h"
@@ -96,6 +97,11 @@ static void attach_recorder(cg_media *m, void *arg)
     cg_recorder_attach(arg, cg_media_hub(m));
 }
 
+static void watch_feeds(cg_media *m, void *arg)
+{
+    *(int *)arg = cg_feed_watch(m);
+}
+
 static int app_init(cg_app *app, char *err, size_t errlen)
 {
     const cg_config *cfg = &app->cfg;
@@ -107,6 +113,9 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         .max_sessions = (size_t)cfg->max_sessions,
         .consent_timeout_us = cfg->consent_timeout_us,
         .dump_dir = cfg->dump_dir,
+        .max_viewers = (size_t)cfg->max_viewers,
+        .max_viewers_per_stream = (size_t)cfg->max_viewers_per_stream,
+        .gop_cache = cfg->gop_cache,
     };
     if (cfg->dump_dir && mkdir_p(cfg->dump_dir, err, errlen) != 0)
         return CG_EIO;
@@ -149,6 +158,13 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     if (rc) {
         snprintf(err, errlen, "cannot start the recorder: %s", cg_strerror(rc));
         return rc;
+    }
+    /* WHEP: a feed per live stream, from the moment it opens. */
+    int frc = 0;
+    rc = cg_media_call(app->media, watch_feeds, &frc);
+    if (rc || frc) {
+        snprintf(err, errlen, "cannot start WHEP playback: %s", cg_strerror(rc ? rc : frc));
+        return rc ? rc : frc;
     }
     rc = cg_clip_store_new(&app->clips, app->storage);
     if (rc) {

@@ -57,6 +57,8 @@ typedef struct cg_config {
     int log_level;         /* enum cg_log_level */
     int max_sessions;
     int max_viewers;
+    int max_viewers_per_stream; /* 0: only max_viewers bounds a stream */
+    bool gop_cache;             /* WHEP: replay the current GOP to joining viewers */
     uint64_t max_body; /* bytes: HTTP request body limit */
     uint64_t segment_duration_us;
     int live_window;         /* segments in the live playlist */

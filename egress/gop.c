@@ -88,6 +88,28 @@ int cg_gop_push(cg_gop *g, cg_pkt *p)
     return 0;
 }
 
+int cg_gop_get(const cg_gop *g, uint32_t ssrc, uint16_t seq, cg_pkt **out)
+{
+    if (!g || !out)
+        return CG_EINVAL;
+    if (!g->active || g->n == 0)
+        return CG_ENOTFOUND;
+    /* Packets are in sequence order; without upstream gaps the index is
+     * the seq distance from the first, with gaps the packet is before it. */
+    size_t i = (uint16_t)(seq - g->pkts[0]->seq);
+    if (i >= g->n)
+        i = g->n - 1;
+    for (;; i--) {
+        const cg_pkt *p = g->pkts[i];
+        if (p->seq == seq && p->ssrc == ssrc) {
+            *out = cg_pkt_ref(g->pkts[i]);
+            return 0;
+        }
+        if (i == 0)
+            return CG_ENOTFOUND;
+    }
+}
+
 int cg_gop_snapshot(const cg_gop *g, cg_gop_snap *snap)
 {
     if (!g || !snap)

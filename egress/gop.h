@@ -48,6 +48,11 @@ void cg_gop_free(cg_gop *g);
  * (this packet passed a bound: the GOP was released). */
 int cg_gop_push(cg_gop *g, cg_pkt *p);
 
+/* The kept packet with this SSRC and seq (NACKs for replayed packets,
+ * which may be older than the stream's history keeps). Gives a reference.
+ * Returns 0, CG_EINVAL, CG_ENOTFOUND. */
+int cg_gop_get(const cg_gop *g, uint32_t ssrc, uint16_t seq, cg_pkt **out);
+
 /* Drops what is kept, e.g. when the publisher goes away. */
 void cg_gop_reset(cg_gop *g);
 

@@ -22,7 +22,8 @@ struct cg_rewriter {
     size_t mask;
     int started;
     uint32_t src_ssrc;
-    uint16_t last_orig; /* last source seq forwarded in this epoch */
+    uint16_t last_orig;   /* last source seq forwarded in this epoch */
+    uint32_t last_src_ts; /* its source timestamp */
     uint16_t seq_off;
     uint32_t ts_off;
     cg_rewriter_stats st;
@@ -65,10 +66,11 @@ static int build(const cg_rewriter *rw, const cg_pkt *p, uint16_t seq, uint32_t 
                         rw->cfg.ssrc, cg_pkt_payload(p), p->payload_len);
 }
 
-int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap, size_t *len)
+/* step 0: live, the offsets stay. step > 0: replay, a new source timestamp
+ * comes out at most step after the previous one (the offset shrinks). */
+static int write_pkt(cg_rewriter *rw, const cg_pkt *p, uint32_t step, uint8_t *out, size_t cap,
+                     size_t *len)
 {
-    if (!rw || !p || !out || !len)
-        return CG_EINVAL;
     uint16_t seq_off = rw->seq_off;
     uint32_t ts_off = rw->ts_off;
     int new_epoch = 0;
@@ -85,6 +87,10 @@ int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap
         } else if (d <= 0) {
             rw->st.skipped++;
             return CG_EEXIST;
+        } else if (step && p->ts != rw->last_src_ts) {
+            uint32_t real = p->ts - rw->last_src_ts;
+            if (real < 0x80000000u && real > step)
+                ts_off = rw->st.last_ts + step - p->ts;
         }
     }
     uint16_t seq = (uint16_t)(p->seq + seq_off);
@@ -109,10 +115,26 @@ int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap
     rw->seq_off = seq_off;
     rw->ts_off = ts_off;
     rw->last_orig = p->seq;
+    rw->last_src_ts = p->ts;
     rw->st.last_seq = seq;
     rw->st.last_ts = ts;
     rw->st.forwarded++;
     return 0;
+}
+
+int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap, size_t *len)
+{
+    if (!rw || !p || !out || !len)
+        return CG_EINVAL;
+    return write_pkt(rw, p, 0, out, cap, len);
+}
+
+int cg_rewriter_write_replay(cg_rewriter *rw, const cg_pkt *p, uint32_t step, uint8_t *out,
+                             size_t cap, size_t *len)
+{
+    if (!rw || !p || !out || !len || step == 0)
+        return CG_EINVAL;
+    return write_pkt(rw, p, step, out, cap, len);
 }
 
 static const map_entry *find(const cg_rewriter *rw, uint16_t out_seq)

@@ -62,6 +62,17 @@ void cg_rewriter_free(cg_rewriter *rw);
  * forwarded: drop it), CG_ENOSPC (out too small; state unchanged). */
 int cg_rewriter_write(cg_rewriter *rw, const cg_pkt *p, uint8_t *out, size_t cap, size_t *len);
 
+/* As cg_rewriter_write, for a GOP replayed to a joining viewer faster than
+ * real time: a packet with a new source timestamp comes out step ticks
+ * after the previous packet's output timestamp when the publisher spaced
+ * them further apart (packets of one frame keep one timestamp). The offset
+ * this leaves is kept, so live packets written after the replay continue
+ * after the last replayed frame with the publisher's own spacing, and the
+ * player is not a whole GOP behind live. Returns as cg_rewriter_write;
+ * CG_EINVAL also for step 0. */
+int cg_rewriter_write_replay(cg_rewriter *rw, const cg_pkt *p, uint32_t step, uint8_t *out,
+                             size_t cap, size_t *len);
+
 /* The source packet behind output seq out_seq, for a NACK. Returns 0,
  * CG_EINVAL, CG_ENOTFOUND (never sent, a gap, or older than the map). */
 int cg_rewriter_lookup(const cg_rewriter *rw, uint16_t out_seq, uint32_t *orig_ssrc,

@@ -1,23 +1,33 @@
 /* One WHEP viewer session (draft-ietf-wish-whep) on the media thread.
  *
  * A viewer owns a cg_peer (rtc/transport.h, same ICE-lite/DTLS/SRTP as a
- * WHIP publisher, DTLS server unless the viewer offered passive) and is an
- * RTP sink of one stream (core/hub.h). Every in-order publisher packet is
- * rewritten for the viewer (egress/rewriter.h: its SSRC and payload type,
- * seq and ts shifted by fixed offsets) and sent with SRTP once the peer is
- * connected. Video starts at a keyframe: packets are dropped until one
- * begins, and a keyframe is asked of the publisher when the viewer
- * connects. The viewer's PLI/FIR become upstream keyframe requests (the
- * publisher side rate-limits them). The viewer's NACKs are answered from a
- * per-viewer history of the video packets sent to it (egress/history.h),
- * with the seq and ts they first had; audio is not resent.
+ * WHIP publisher, DTLS server unless the viewer offered passive) and is
+ * attached to its stream's feed (egress/feed.h), which hands it each
+ * publisher packet once as a shared cg_pkt. The viewer rewrites it
+ * (egress/rewriter.h: its SSRC and payload type, seq and ts shifted),
+ * copies it once into its send buffer and protects it with SRTP.
  *
- * Threads: everything runs on the media thread; HTTP handlers reach it
- * through cg_media_call. A session ends on DELETE (cg_viewer_destroy),
- * ICE consent expiry or DTLS failure, or when the stream closes. */
+ * Video start: when DTLS connects, the viewer gets the stream's current GOP
+ * from the cache at once (egress/replay.h: keyframe first, paced, with
+ * compressed timestamps), then live packets; one keyframe request goes
+ * upstream (through the feed's limiter). With gop-cache off, or before the
+ * cache holds a keyframe, video waits for the publisher's next keyframe,
+ * asked for every 500 ms until it comes. Time to first frame is DTLS
+ * connected → last packet of the first keyframe sent.
+ *
+ * RTCP: the viewer's PLI/FIR become upstream keyframe requests (the feed's
+ * limiter); its NACKs are answered from the stream's history (as RTX when
+ * negotiated, else plain), never passed upstream; its receiver reports
+ * give loss, jitter and RTT. Sender reports go to it about every second,
+ * built from the publisher's RTP-to-wall-clock mapping (egress/report.h).
+ *
+ * Slow and dead viewers: a packet whose send fails (socket buffer full) is
+ * dropped and counted; the session ends on DELETE (cg_viewer_destroy), ICE
+ * consent expiry or DTLS failure, or when the stream closes. */
 #ifndef CG_EGRESS_VIEWER_H
 #define CG_EGRESS_VIEWER_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,9 +41,10 @@ typedef struct cg_viewer_params {
     const char *stream;
     const char *remote_ufrag, *remote_pwd;
     const char *remote_fp_alg, *remote_fp;
-    int dtls_role; /* ours: CG_DTLS_SERVER or CG_DTLS_CLIENT */
-    int video_pt;  /* payload type negotiated with the viewer; -1: no video */
-    int audio_pt;  /* -1: no audio */
+    int dtls_role;    /* ours: CG_DTLS_SERVER or CG_DTLS_CLIENT */
+    int video_pt;     /* payload type negotiated with the viewer; -1: no video */
+    int video_rtx_pt; /* its RTX payload type; -1: resend plain */
+    int audio_pt;     /* -1: no audio */
 } cg_viewer_params;
 
 typedef struct cg_viewer_created {
@@ -41,7 +52,10 @@ typedef struct cg_viewer_created {
     char ufrag[9];
     char pwd[25];
     char etag[40];
-    uint32_t video_ssrc, audio_ssrc; /* ours, for the answer's a=ssrc */
+    uint32_t video_ssrc, video_rtx_ssrc, audio_ssrc; /* ours, for the answer */
+    /* On CG_ELIMIT: the option that was reached and its value. */
+    const char *limit;
+    size_t limit_value;
 } cg_viewer_created;
 
 /* What a WHEP answer needs from the stream before negotiating. Media
@@ -51,7 +65,8 @@ int cg_viewer_stream_caps(cg_media *m, const char *stream, int *has_video, int *
 
 /* Creates a viewer of a live stream (p and its strings borrowed). Media
  * thread. Returns 0, CG_ENOTFOUND (no publisher), CG_EINVAL, CG_ELIMIT
- * (too many viewers on the stream), CG_ENOMEM, CG_EEXIST. */
+ * (max-viewers or max-viewers-per-stream reached: out->limit names it),
+ * CG_ENOMEM, CG_EEXIST. */
 int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *out);
 /* Borrowed pointer or NULL. Media thread. */
 cg_viewer *cg_viewer_find(cg_media *m, const char *id);
@@ -59,7 +74,15 @@ cg_viewer *cg_viewer_find(cg_media *m, const char *id);
 void cg_viewer_destroy(cg_viewer *v);
 const char *cg_viewer_stream(const cg_viewer *v);
 const char *cg_viewer_etag(const cg_viewer *v);
+/* ICE restart: new local credentials into out (ufrag, pwd, etag), the
+ * remote ones from the PATCH body. Media thread. Returns 0, CG_ENOMEM. */
+int cg_viewer_ice_restart(cg_viewer *v, const char *remote_ufrag, const char *remote_pwd,
+                          cg_viewer_created *out);
 /* Viewers of a stream now. Media thread. */
 size_t cg_viewer_count(cg_media *m, const char *stream);
+
+/* Adds "viewers" (count) and "whep" (totals and one entry per viewer) to
+ * a stream's JSON. Media thread. */
+void cg_viewer_describe_stream(cg_media *m, const char *stream, json_t *obj);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/hub.h"
+#include "egress/viewer.h"
 #include "http/problem.h"
 #include "http/services.h"
 #include "ingest/media.h"
@@ -17,15 +18,14 @@ typedef struct streams_call {
     json_t *out;
 } streams_call;
 
-static json_t *stream_json(cg_stream *s)
+static json_t *stream_json(cg_media *m, cg_stream *s)
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(cg_stream_name(s)));
     cg_whip *w = cg_stream_publisher(s);
     if (w)
         cg_whip_describe(w, o);
-    /* WHEP viewers are the stream's RTP sinks. */
-    json_object_set_new(o, "viewers", json_integer((json_int_t)cg_stream_rtp_sink_count(s)));
+    cg_viewer_describe_stream(m, cg_stream_name(s), o);
     return o;
 }
 
@@ -35,12 +35,12 @@ static void do_streams(cg_media *m, void *arg)
     cg_hub *hub = cg_media_hub(m);
     if (c->name) {
         cg_stream *s = cg_hub_find(hub, c->name);
-        c->out = s ? stream_json(s) : NULL;
+        c->out = s ? stream_json(m, s) : NULL;
         return;
     }
     json_t *arr = json_array();
     for (cg_stream *s = cg_hub_first(hub); s; s = cg_stream_next(s))
-        json_array_append_new(arr, stream_json(s));
+        json_array_append_new(arr, stream_json(m, s));
     c->out = json_object();
     json_object_set_new(c->out, "streams", arr);
 }
@@ -111,7 +111,9 @@ static int api_info(cg_http_req *req, cg_http_resp *resp, void *ctx)
 static const cg_http_route api_routes[] = {
     {.method = "GET", .pattern = "/api/v1/info", .handler = api_info, .name = "api_info"},
     {.method = "GET", .pattern = "/api/v1/streams", .handler = api_streams, .name = "api_streams"},
-    {.method = "GET", .pattern = "/api/v1/streams/{stream}", .handler = api_stream,
+    {.method = "GET",
+     .pattern = "/api/v1/streams/{stream}",
+     .handler = api_stream,
      .name = "api_stream"},
 };
 

@@ -21,7 +21,6 @@
 #include "rtc/dtls.h"
 #include "rtc/sdp.h"
 
-
 static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
 {
     if (cg_http_bearer_ok(req, token))
@@ -121,11 +120,21 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
     c->params.dtls_role = choice->dtls_client ? CG_DTLS_CLIENT : CG_DTLS_SERVER;
     c->params.video_pt = choice->video >= 0 ? choice->media[choice->video].pt : -1;
     c->params.audio_pt = choice->audio >= 0 ? choice->media[choice->audio].pt : -1;
+    c->params.video_rtx_pt = choice->video >= 0 ? choice->media[choice->video].rtx_pt : -1;
     rc = cg_media_call(svc->media, do_create, c);
     if (rc == 0)
         rc = c->rc;
     if (rc == CG_ENOTFOUND) {
         rc = not_live(resp, stream);
+        goto done;
+    }
+    if (rc == CG_ELIMIT && c->created.limit) {
+        cg_http_resp_header(resp, "Retry-After", "5");
+        rc = cg_http_problem(resp, 503, "Too many viewers",
+                             "%s %zu is reached: stream \"%s\" has as many WebRTC viewers as "
+                             "clipgate is set to take; retry later or watch over HLS "
+                             "(/live/%s/index.m3u8).",
+                             c->created.limit, c->created.limit_value, stream, stream);
         goto done;
     }
     if (rc == CG_ELIMIT || rc == CG_EFULL) {
@@ -141,8 +150,10 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
                              cg_strerror(rc));
         goto done;
     }
-    if (choice->video >= 0)
+    if (choice->video >= 0) {
         choice->media[choice->video].send_ssrc = c->created.video_ssrc;
+        choice->media[choice->video].send_rtx_ssrc = c->created.video_rtx_ssrc;
+    }
     if (choice->audio >= 0)
         choice->media[choice->audio].send_ssrc = c->created.audio_ssrc;
     char loc[256];

@@ -39,6 +39,7 @@ struct cg_media {
     cg_hub *hub;
     struct cg_whip *whips;
     struct cg_viewer *viewers;
+    struct cg_feed *feeds;
     pthread_t thread;
     int thread_started;
     cg_timer stats_timer;
@@ -191,6 +192,7 @@ void cg_media_free(cg_media *m)
 cg_loop *cg_media_loop(cg_media *m) { return m->loop; }
 struct cg_whip **cg_media_whips(cg_media *m) { return &m->whips; }
 struct cg_viewer **cg_media_viewers(cg_media *m) { return &m->viewers; }
+struct cg_feed **cg_media_feeds(cg_media *m) { return &m->feeds; }
 cg_transport *cg_media_transport(cg_media *m) { return m->transport; }
 cg_hub *cg_media_hub(cg_media *m) { return m->hub; }
 const cg_media_cfg *cg_media_config(const cg_media *m) { return &m->cfg; }

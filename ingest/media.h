@@ -24,6 +24,9 @@ typedef struct cg_media_cfg {
     size_t max_sessions;
     uint64_t consent_timeout_us;
     const char *dump_dir;          /* diagnostics dump directory, NULL = off */
+    size_t max_viewers;            /* WHEP viewers in all (0: no limit) */
+    size_t max_viewers_per_stream; /* WHEP viewers of one stream (0: no limit) */
+    int gop_cache;                 /* WHEP: replay the current GOP to joining viewers */
 } cg_media_cfg;
 
 /* Copies cfg (and its strings). Starts the media thread.
@@ -51,6 +54,8 @@ const cg_media_cfg *cg_media_config(const cg_media *m);
 struct cg_whip **cg_media_whips(cg_media *m);
 /* Head of the WHEP viewer list (owned by egress/viewer.c). */
 struct cg_viewer **cg_media_viewers(cg_media *m);
+/* Head of the per-stream WHEP feed list (owned by egress/feed.c). */
+struct cg_feed **cg_media_feeds(cg_media *m);
 /* Any thread: the certificate's SHA-256 fingerprint, the UDP port. */
 const char *cg_media_fingerprint(const cg_media *m);
 uint16_t cg_media_port(const cg_media *m);

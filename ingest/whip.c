@@ -668,6 +668,14 @@ const char *cg_whip_etag(const cg_whip *w) { return w->etag; }
 const char *cg_whip_remote_ufrag(const cg_whip *w) { return w->remote_ufrag; }
 uint64_t cg_whip_video_frames(const cg_whip *w) { return w->video.frames; }
 
+int cg_whip_wall_us(const cg_whip *w, int kind, uint32_t rtp_ts, uint64_t *wall_us)
+{
+    const track *t = kind == CG_MEDIA_VIDEO ? &w->video : &w->audio;
+    if (!t->present || !t->recv)
+        return CG_ENOTFOUND;
+    return cg_rtp_recv_wall_us(t->recv, rtp_ts, wall_us);
+}
+
 uint32_t cg_whip_h264_profile(const cg_whip *w)
 {
     if (!w->video.present || !w->video.h264)

@@ -21,9 +21,9 @@ typedef struct cg_whip cg_whip;
 
 typedef struct cg_whip_track_params {
     int present;
-    int codec;        /* CG_CODEC_H264 or CG_CODEC_OPUS */
+    int codec; /* CG_CODEC_H264 or CG_CODEC_OPUS */
     uint8_t pt;
-    int rtx_pt;       /* -1 if none */
+    int rtx_pt; /* -1 if none */
     int nack, pli, fir;
     const char *sprop; /* H.264 sprop-parameter-sets, may be NULL */
 } cg_whip_track_params;
@@ -73,6 +73,13 @@ void cg_whip_request_keyframe(cg_whip *w);
 void cg_whip_describe(const cg_whip *w, json_t *obj);
 /* Frames per stream: for tests and the API. */
 uint64_t cg_whip_video_frames(const cg_whip *w);
+/* Wall-clock microseconds of an RTP timestamp of the publisher's track
+ * (kind: CG_MEDIA_VIDEO or CG_MEDIA_AUDIO) on the publisher's own clock, via
+ * its latest sender report: the same clock for both tracks, so viewers'
+ * sender reports built from it keep lip sync. Returns 0, CG_ENOTFOUND (no
+ * such track or no SR yet), CG_ERANGE. */
+int cg_whip_wall_us(const cg_whip *w, int kind, uint32_t rtp_ts, uint64_t *wall_us);
+
 /* The publisher's H.264 profile-level-id from its SPS (0x42e01f...), or 0
  * before the first SPS. For WHEP answers. */
 uint32_t cg_whip_h264_profile(const cg_whip *w);
