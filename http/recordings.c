@@ -1,12 +1,16 @@
 /* JSON API about broadcasts: GET /api/v1/recordings (every broadcast,
  * newest first) and GET /api/v1/recordings/{broadcast} (one, with its
- * timeline). Everything comes from the recorder's registry and timeline
- * snapshots on the HTTP thread; the media thread is not involved.
+ * timeline), and the segments' thumbnails,
+ * GET /recordings/{broadcast}/thumbs/{n}.jpg. Everything comes from the
+ * recorder's registry, timeline snapshots and storage on the HTTP thread;
+ * the media thread is not involved.
  *
  * Times: "start"/"end" are wall clock (ISO 8601 UTC); segment "start",
  * "duration" and "keyframes" are seconds since the broadcast started, the
  * clock of clip requests and Preview-Start-Seconds. */
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +18,14 @@
 #include "http/problem.h"
 #include "http/services.h"
 #include "packager/playlist.h"
+#include "packager/index.h"
 #include "packager/recorder.h"
+#include "packager/thumbs.h"
 
 #define LINK_MAX 128
+#define THUMB_TYPE "image/jpeg"
+/* A thumbnail is never rewritten once stored. */
+#define THUMB_CACHE "public, max-age=31536000, immutable"
 
 static double secs(int64_t v, uint32_t ts)
 {
@@ -115,18 +124,22 @@ json_t *cg_recordings_stream_json(cg_services *svc, const char *stream)
     return o;
 }
 
-static json_t *timeline_json(const cg_recorder_info *in)
+static json_t *timeline_json(cg_services *svc, const cg_recorder_info *in)
 {
     cg_tl_snap *snap = NULL;
     if (cg_timeline_snapshot(in->tl, &snap) != 0)
         return NULL;
+    size_t n = cg_tl_snap_count(snap);
+    uint8_t *thumbs = calloc(n / 8 + 1, 1);
+    if (!thumbs || cg_recorder_thumbs_made(svc->recorder, in->id, thumbs, n) != 0)
+        n = 0; /* out of memory or just deleted: no thumbnails listed */
     json_t *o = json_object();
     add_summary(o, in, snap);
     const cg_tl_info *ti = cg_tl_snap_info(snap);
     uint32_t ts = ti->timescale;
     json_object_set_new(o, "timescale", json_integer(ts));
     json_t *arr = json_array();
-    char date[40];
+    char date[40], link[LINK_MAX];
     for (size_t i = 0; i < cg_tl_snap_count(snap); i++) {
         const cg_tl_segment *s = cg_tl_snap_seg(snap, i);
         json_t *j = json_object();
@@ -143,12 +156,16 @@ static json_t *timeline_json(const cg_recorder_info *in)
         json_object_set_new(j, "discontinuity",
                             json_boolean((s->flags & CG_TL_DISCONTINUITY) != 0));
         json_object_set_new(j, "period", json_integer(s->period));
+        if (i < n && (thumbs[i / 8] >> (i % 8) & 1) &&
+            cg_thumbs_url(in->id, s->seq, link, sizeof(link)) == 0)
+            json_object_set_new(j, "thumbnail", json_string(link));
         json_array_append_new(arr, j);
     }
     /* The detailed form lists the segments; their number stays in
      * segment_count. */
     json_object_set_new(o, "segments", arr);
     cg_tl_snap_free(snap);
+    free(thumbs);
     return o;
 }
 
@@ -197,9 +214,50 @@ static int api_recording(cg_http_req *req, cg_http_resp *resp, void *ctx)
                                id);
     if (rc)
         return rc;
-    json_t *j = timeline_json(&in);
+    json_t *j = timeline_json(svc, &in);
     cg_recorder_info_clear(&in);
     return send_json(resp, j);
+}
+
+static int thumbnail(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    const char *id = cg_http_req_capture(req, "broadcast");
+    const char *n = cg_http_req_capture(req, "n");
+    char leaf[32], name[CG_STORAGE_NAME_MAX + 1];
+    uint64_t seq;
+    int cn = snprintf(leaf, sizeof(leaf), "thumb-%s.jpg", n);
+    if (cn < 0 || (size_t)cn >= sizeof(leaf) || !cg_thumbs_parse_name(leaf, &seq))
+        return cg_http_problem(resp, 400, "Bad thumbnail name",
+                               "\"%s.jpg\" does not name a thumbnail: ask for "
+                               "/recordings/%s/thumbs/<segment>.jpg with the segment number as "
+                               "listed in /api/v1/recordings/%s (0, 1, 2... without leading "
+                               "zeros).",
+                               n, id, id);
+    cg_recorder_info in;
+    int rc = cg_recorder_find(svc->recorder, id, &in);
+    if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
+        return cg_http_problem(resp, 404, "No such recording",
+                               "There is no broadcast \"%s\" (it may have been deleted by "
+                               "retention). Recordings are listed at /api/v1/recordings.",
+                               id);
+    if (rc)
+        return rc;
+    rc = cg_index_name(in.dir, leaf, name, sizeof(name));
+    cg_recorder_info_clear(&in);
+    cg_storage_obj *o = NULL;
+    if (!rc)
+        rc = cg_storage_open(cg_recorder_storage(svc->recorder), name, &o);
+    if (rc == CG_ENOTFOUND || rc == CG_EINVAL)
+        return cg_http_problem(resp, 404, "No thumbnail",
+                               "Segment %" PRIu64 " of broadcast \"%s\" has no thumbnail (yet): "
+                               "one is made for each video segment shortly after it is "
+                               "published, and a segment's entry in /api/v1/recordings/%s "
+                               "names it once it exists.",
+                               seq, id, id);
+    if (rc)
+        return rc;
+    return cg_http_resp_body_object(resp, o, THUMB_TYPE, THUMB_CACHE);
 }
 
 static const cg_http_route recordings_routes[] = {
@@ -211,6 +269,10 @@ static const cg_http_route recordings_routes[] = {
      .pattern = "/api/v1/recordings/{broadcast}",
      .handler = api_recording,
      .name = "api_recording"},
+    {.method = "GET",
+     .pattern = "/recordings/{broadcast}/thumbs/{n}.jpg",
+     .handler = thumbnail,
+     .name = "thumbnail"},
 };
 
 int cg_recordings_routes_add(cg_http_server *srv, cg_services *svc)

@@ -218,6 +218,7 @@ static void on_segment(void *arg, const cg_segment_out *seg)
     }
     cg_packager_event ev = {.type = CG_PACKAGER_EV_SEGMENT,
                             .seq = tseg.seq,
+                            .period = tseg.period,
                             .start = seg->start,
                             .duration = seg->duration,
                             .timescale = ts,

@@ -47,6 +47,7 @@ typedef struct cg_packager_event {
     int type;
     const char *broadcast_id; /* borrowed for the call */
     uint64_t seq;
+    uint32_t period;  /* SEGMENT: the init segment it needs (init-<period>.mp4) */
     int64_t start;    /* timeline units */
     int64_t duration; /* timeline units */
     uint32_t timescale;

@@ -28,6 +28,7 @@
 #include "core/metrics.h"
 #include "core/random.h"
 #include "packager/index.h"
+#include "packager/thumbs.h"
 
 #define ID_SUFFIX_LEN 22 /* "-yyyymmddThhmmssZ-hhhh" */
 #define RETENTION_HOURS_INTERVAL_US (60u * 1000000u)
@@ -55,6 +56,8 @@ struct bcast {
     int publishing;
     int ended_ev;          /* EV_ENDED came: the janitor frees pk */
     uint64_t live_deleted; /* --retention live: seg files below are gone */
+    uint8_t *thumbs;       /* bit per segment: thumb-<n>.jpg is stored */
+    size_t thumbs_bytes;
 
     /* loop */
     int open;        /* cg_packager_finish not called yet */
@@ -83,6 +86,10 @@ struct cg_recorder {
     int shut_down;         /* caller's thread */
     pthread_t janitor;
     int janitor_started;
+
+    cg_thumbs *thumbs;
+    cg_recorder_thumb_fn thumb_fn; /* set before any broadcast starts */
+    void *thumb_arg;
 };
 
 static struct {
@@ -176,6 +183,7 @@ static void bcast_free(bcast *b)
     if (!b)
         return;
     cg_timeline_unref(b->tl);
+    free(b->thumbs);
     free(b);
 }
 
@@ -186,6 +194,26 @@ static bcast *find_id_locked(cg_recorder *r, const char *id)
         if (strcmp(b->id, id) == 0)
             return b;
     return NULL;
+}
+
+/* mu held. Marks segment seq of b as having a thumbnail. */
+static void thumb_mark_locked(bcast *b, uint64_t seq)
+{
+    if (seq >= CG_TL_MAX_SEGMENTS)
+        return;
+    size_t need = (size_t)(seq / 8) + 1;
+    if (need > b->thumbs_bytes) {
+        size_t cap = b->thumbs_bytes ? b->thumbs_bytes : 64;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *t = realloc(b->thumbs, cap);
+        if (!t)
+            return; /* the API then omits it; the file is still served */
+        memset(t + b->thumbs_bytes, 0, cap - b->thumbs_bytes);
+        b->thumbs = t;
+        b->thumbs_bytes = cap;
+    }
+    b->thumbs[seq / 8] |= (uint8_t)(1u << (seq % 8));
 }
 
 static int tl_live(cg_timeline *tl)
@@ -213,6 +241,14 @@ static void on_packager_event(void *arg, const cg_packager_event *ev)
     switch (ev->type) {
     case CG_PACKAGER_EV_SEGMENT:
         cg_metric_inc(g_m.segments);
+        if (b->video && r->thumbs) {
+            cg_thumbs_job job = {.seq = ev->seq, .period = ev->period};
+            snprintf(job.dir, sizeof(job.dir), "%s", b->dir);
+            memcpy(job.broadcast, b->id, sizeof(job.broadcast));
+            memcpy(job.stream, b->stream, sizeof(job.stream));
+            /* A full queue skips this one and counts it. */
+            cg_thumbs_submit(r->thumbs, &job);
+        }
         break;
     case CG_PACKAGER_EV_NEED_KEYFRAME:
         /* One request in flight at most; the publisher side rate-limits
@@ -235,6 +271,62 @@ static void on_packager_event(void *arg, const cg_packager_event *ev)
     default:
         break;
     }
+}
+
+/* ---- thumbnails (thumb worker) ---- */
+
+static void on_thumb_done(void *arg, const cg_thumbs_result *res)
+{
+    cg_recorder *r = arg;
+    if (res->err)
+        return;
+    const cg_thumbs_job *job = res->job;
+    pthread_mutex_lock(&r->mu);
+    bcast *b = find_id_locked(r, job->broadcast);
+    if (b)
+        thumb_mark_locked(b, job->seq);
+    pthread_mutex_unlock(&r->mu);
+    char url[CG_TL_ID_MAX + 64];
+    if (b && r->thumb_fn && cg_thumbs_url(job->broadcast, job->seq, url, sizeof(url)) == 0) {
+        cg_recorder_thumb ev = {
+            .stream = job->stream, .broadcast = job->broadcast, .segment = job->seq, .url = url};
+        r->thumb_fn(r->thumb_arg, &ev);
+    }
+}
+
+void cg_recorder_set_thumb_listener(cg_recorder *r, cg_recorder_thumb_fn fn, void *arg)
+{
+    r->thumb_fn = fn;
+    r->thumb_arg = arg;
+}
+
+int cg_recorder_thumbs_made(cg_recorder *r, const char *id, uint8_t *bits, size_t n)
+{
+    if (!r || !id || (!bits && n) || !cg_tl_id_valid(id))
+        return CG_EINVAL;
+    size_t bytes = (n + 7) / 8;
+    memset(bits, 0, bytes);
+    pthread_mutex_lock(&r->mu);
+    bcast *b = find_id_locked(r, id);
+    if (b && b->thumbs)
+        memcpy(bits, b->thumbs, bytes < b->thumbs_bytes ? bytes : b->thumbs_bytes);
+    pthread_mutex_unlock(&r->mu);
+    if (b && n % 8)
+        bits[bytes - 1] &= (uint8_t)((1u << (n % 8)) - 1);
+    return b ? 0 : CG_ENOTFOUND;
+}
+
+/* Startup (one thread, before the janitor and the worker run, so mu is not
+ * needed): the thumbnails a broadcast found on disk already has. */
+static int scan_thumb(void *arg, const char *name, const cg_storage_stat *st)
+{
+    bcast *b = arg;
+    size_t dl = strlen(b->dir);
+    uint64_t seq;
+    if (strncmp(name, b->dir, dl) == 0 && name[dl] == '/' && !strchr(name + dl + 1, '/') &&
+        cg_thumbs_parse_name(name + dl + 1, &seq) && seq < cg_timeline_count(b->tl))
+        thumb_mark_locked(b, seq);
+    return 0;
 }
 
 /* ---- media loop ---- */
@@ -424,7 +516,6 @@ static void stop_on_loop(void *arg)
     pthread_mutex_unlock(&r->mu);
 }
 
-
 /* ---- deleting ---- */
 
 typedef struct names {
@@ -552,8 +643,13 @@ static void trim_live_locked(cg_recorder *r, bcast *b)
         cg_tl_segment_name(seq, leaf, sizeof(leaf));
         if (cg_index_name(b->dir, leaf, name, sizeof(name)) == 0)
             cg_storage_del(r->st, name);
+        cg_thumbs_name(seq, leaf, sizeof(leaf));
+        if (cg_index_name(b->dir, leaf, name, sizeof(name)) == 0)
+            cg_storage_del(r->st, name);
     }
     pthread_mutex_lock(&r->mu);
+    for (uint64_t seq = from; seq < to && seq / 8 < b->thumbs_bytes; seq++)
+        b->thumbs[seq / 8] &= (uint8_t) ~(1u << (seq % 8));
 }
 
 size_t cg_recorder_retention_pass(cg_recorder *r, uint64_t now_wall_us)
@@ -752,6 +848,9 @@ static void recover_all(cg_recorder *r)
         b->tl = tl;
         b->created_wall = info.start_wall_us;
         b->live_deleted = 0;
+        /* One listing per broadcast; a failure only hides thumbnails from
+         * the API (the files are still served). */
+        cg_storage_list(r->st, b->dir, scan_thumb, b);
         b->next = r->head;
         r->head = b;
         ok++;
@@ -781,6 +880,12 @@ int cg_recorder_new(cg_recorder **out, cg_storage *st, const cg_config *cfg, cg_
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&r->reaped, NULL);
     recover_all(r);
+    cg_thumbs_cfg tc = {.on_done = on_thumb_done, .done_arg = r};
+    int rc = cg_thumbs_new(&r->thumbs, st, &tc);
+    if (rc) {
+        cg_recorder_free(r);
+        return rc;
+    }
     if (pthread_create(&r->janitor, NULL, janitor_main, r) != 0) {
         cg_recorder_free(r);
         return CG_EIO;
@@ -814,6 +919,9 @@ void cg_recorder_shutdown(cg_recorder *r)
         pthread_join(r->janitor, NULL);
         r->janitor_started = 0;
     }
+    /* Every packager is gone, so nothing submits any more: make the
+     * thumbnails of the last segments, then stop. */
+    cg_thumbs_stop(r->thumbs);
     /* No packager is left to ask for keyframes; posts run in order, so
      * once this one has run no request still points at a broadcast. */
     cg_loop_call(r->loop, noop, NULL);
@@ -830,6 +938,7 @@ void cg_recorder_free(cg_recorder *r)
         cg_packager_free(b->pk); /* NULL unless shutdown could not wait */
         bcast_free(b);
     }
+    cg_thumbs_free(r->thumbs);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->pass_mu);
     pthread_cond_destroy(&r->wake);

@@ -13,6 +13,9 @@
  *   janitor      one thread of the recorder: frees ended packagers
  *                (cg_packager_free joins a worker, so never on the loop)
  *                and runs retention (disk deletes)
+ *   thumbnailer  one worker of the recorder (packager/thumbs.h): each
+ *                published video segment is queued there (bounded; skipped
+ *                and counted when full) and gets thumb-<n>.jpg
  *   any thread   lookups and listings under one mutex, held only to copy
  *                a few fields and take a timeline reference
  *
@@ -25,9 +28,15 @@
  * store is recovered (cg_index_recover: a broadcast cut by a crash is ended
  * now) and registered.
  *
- * Storage layout: recordings/<broadcast id>/{index.jsonl,init*.mp4,seg-*.m4s}.
- * The stream name of a broadcast found on disk is read back from its id
- * (<stream>-<yyyymmddThhmmssZ>-<4 hex>). */
+ * Storage layout: recordings/<broadcast id>/{index.jsonl,init*.mp4,seg-*.m4s,
+ * thumb-*.jpg}. The stream name of a broadcast found on disk is read back
+ * from its id (<stream>-<yyyymmddThhmmssZ>-<4 hex>).
+ *
+ * Thumbnails: which segments have one is kept in memory per broadcast, set
+ * when a JPEG is stored and, for broadcasts found at startup, from one
+ * listing of their directory. Segments that a crash or a full queue left
+ * without a thumbnail are not back-filled: a thumbnail is made once, when
+ * its segment is published. */
 #ifndef CG_RECORDER_H
 #define CG_RECORDER_H
 
@@ -62,10 +71,33 @@ int cg_recorder_new(cg_recorder **out, cg_storage *st, const cg_config *cfg, cg_
  * closing. */
 void cg_recorder_attach(cg_recorder *r, cg_hub *hub);
 
+/* A thumbnail was stored: what a listener hears (borrowed for the call). */
+typedef struct cg_recorder_thumb {
+    const char *stream;
+    const char *broadcast;
+    uint64_t segment; /* seq, as in seg-<n>.m4s */
+    const char *url;  /* "/recordings/<broadcast>/thumbs/<n>.jpg" */
+} cg_recorder_thumb;
+
+/* Runs on the thumbnail worker. Copy what you need; do not block and do not
+ * call back into the recorder. */
+typedef void (*cg_recorder_thumb_fn)(void *arg, const cg_recorder_thumb *ev);
+
+/* Sets the listener told of every thumbnail stored (NULL: none). Call it
+ * before cg_recorder_attach; fn and arg must stay valid until
+ * cg_recorder_shutdown returns. */
+void cg_recorder_set_thumb_listener(cg_recorder *r, cg_recorder_thumb_fn fn, void *arg);
+
+/* Any thread. Which of the first n segments of broadcast id have a
+ * thumbnail: bit i of bits (LSB first, at least (n + 7) / 8 bytes, cleared
+ * here) for segment i. Returns 0, CG_ENOTFOUND, CG_EINVAL. */
+int cg_recorder_thumbs_made(cg_recorder *r, const char *id, uint8_t *bits, size_t n);
+
 /* Any thread but the media loop's, which must still be running: stops
  * observing the hub, finishes every open broadcast at once (no grace) and
- * waits until each one's last segment and end line are written. Then stops
- * the janitor. Idempotent; accepts NULL. */
+ * waits until each one's last segment and end line are written, and the
+ * thumbnails queued for them. Then stops the janitor. Idempotent; accepts
+ * NULL. */
 void cg_recorder_shutdown(cg_recorder *r);
 
 /* Shuts down if needed and frees. Accepts NULL. */

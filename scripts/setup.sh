@@ -9,7 +9,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git ca-certificates openssl
   clang libclang-rt-14-dev
   libsrtp2-dev libssl-dev
-  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
   libmicrohttpd-dev libwebsockets-dev libjansson-dev
 )
 TEST_PKGS=(
