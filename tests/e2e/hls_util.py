@@ -483,3 +483,12 @@ def metrics(cg):
     if r.status != 200:
         raise AssertionError(f"/metrics: {r.status}")
     return r.text()
+
+
+def metric(text, series):
+    """Value of one exposition line such as 'name{a="b"}' in text, or 0 if
+    absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ")[1])
+    return 0.0
