@@ -10,6 +10,7 @@
  * or the server cannot start with it (one line on stderr says why), 1 on
  * other failures. */
 #include <errno.h>
+#include <jansson.h>
 #include <libavutil/log.h>
 #include <pthread.h>
 #include <signal.h>
@@ -102,6 +103,17 @@ static void watch_feeds(cg_media *m, void *arg)
     *(int *)arg = cg_feed_watch(m);
 }
 
+/* A segment's thumbnail is stored (thumbnail worker): the "thumbnail"
+ * event. It follows its segment's "segment" event, which goes out before
+ * the segment is queued for a thumbnail. */
+static void on_thumbnail(void *arg, const cg_recorder_thumb *t)
+{
+    json_t *fields = json_pack("{s:s, s:s, s:I, s:s}", "stream", t->stream, "broadcast",
+                               t->broadcast, "segment", (json_int_t)t->segment, "url", t->url);
+    if (fields)
+        cg_events_emit(arg, "thumbnail", fields);
+}
+
 static int app_init(cg_app *app, char *err, size_t errlen)
 {
     const cg_config *cfg = &app->cfg;
@@ -153,6 +165,9 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     /* Recovers the recordings left in the data dir before anything is
      * served, then watches the hub for streams from the media thread. */
     rc = cg_recorder_new(&app->recorder, app->storage, cfg, cg_media_loop(app->media));
+    if (!rc && app->events)
+        cg_recorder_set_thumb_listener(app->recorder, on_thumbnail,
+                                       cg_events_server_bus(app->events));
     if (!rc)
         rc = cg_media_call(app->media, attach_recorder, app->recorder);
     if (rc) {

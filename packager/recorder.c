@@ -246,7 +246,9 @@ static void on_packager_event(void *arg, const cg_packager_event *ev)
             snprintf(job.dir, sizeof(job.dir), "%s", b->dir);
             memcpy(job.broadcast, b->id, sizeof(job.broadcast));
             memcpy(job.stream, b->stream, sizeof(job.stream));
-            /* A full queue skips this one and counts it. */
+            /* Queued after whatever announces the segment, so that its
+             * thumbnail is heard of after it. A full queue skips this one
+             * and counts it. */
             cg_thumbs_submit(r->thumbs, &job);
         }
         break;

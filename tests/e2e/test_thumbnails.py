@@ -6,15 +6,20 @@ the publisher's 4:3 aspect kept; each one's picture is its segment's
 keyframe as FFmpeg extracts it from the served init + media segment and
 scales it (psnr filter), and clearly not the keyframe of the segment two
 further on (aiortc's pattern moves), so shuffled or stale thumbnails fail.
-The counters in /metrics agree. After a restart the API still names the
-thumbnails and they are served. Bad names answer 400, absent thumbnails
-404, both as problem+json."""
+A WebSocket client on the events port gets one "thumbnail" event per
+segment naming the same URL (after the segment's "segment" event when
+those are sent). The counters in /metrics agree. After a restart the API
+still names the thumbnails and they are served. Bad names answer 400,
+absent thumbnails 404, both as problem+json."""
+import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import harness
@@ -25,7 +30,7 @@ STARTUP_S = 45
 PUBLISH_S = 10
 THUMB_CACHE = "public, max-age=31536000, immutable"
 # Measured (average of the planes): a thumbnail against its own keyframe
-# 42.0-44.5 dB (luma 40.7-43.7), against the keyframe two segments on
+# 41.7-44.5 dB (luma 40.3-43.7), against the keyframe two segments on
 # 5.8-7.4 dB.
 MIN_OWN_PSNR = 35.0
 MIN_MARGIN_DB = 20.0
@@ -64,6 +69,45 @@ def reference_frame(part, dest):
                          timeout=60)
     if res.returncode:
         raise AssertionError(f"ffmpeg first frame of {part}: {res.stderr[-2000:]}")
+
+
+class EventLog:
+    """Every message of the events WebSocket, collected on a thread by
+    aiohttp's client."""
+
+    def __init__(self, url):
+        self.url = url
+        self.events = []
+        self.error = None
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread.start()
+
+    async def _main(self):
+        import aiohttp
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(self.url) as ws:
+                    self.connected.set()
+                    while not self._stop.is_set():
+                        try:
+                            msg = await ws.receive(timeout=0.2)
+                        except asyncio.TimeoutError:
+                            continue
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        self.events.append(json.loads(msg.data))
+        except Exception as e:  # reported by the test
+            self.error = e
+            self.connected.set()
+
+    def of_type(self, kind):
+        return [e for e in list(self.events) if e.get("type") == kind]
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 class Thumbnails(harness.ClipgateTestCase):
@@ -115,6 +159,11 @@ class Thumbnails(harness.ClipgateTestCase):
 
     def test_thumbnails(self):
         cg = self.start_clipgate("--public-ip", "127.0.0.1", "--reconnect-grace", "1s")
+        info = hls_util.get_json(cg, "/api/v1/info")
+        events = EventLog(f"ws://127.0.0.1:{info['events_port']}{info['events_path']}")
+        self.addCleanup(events.stop)
+        self.assertTrue(events.connected.wait(10) and events.error is None,
+                        f"events WebSocket: {events.error}")
         bid = self.publish(cg, "thumbs")
         hls_util.wait_ended(cg, bid, timeout=30)
         segs = self.all_thumbnails(cg, bid)
@@ -157,6 +206,20 @@ class Thumbnails(harness.ClipgateTestCase):
             self.assertGreater(own["average"] - other["average"], MIN_MARGIN_DB,
                                f"thumbnail of segment {segs[i]['seq']} matches segment "
                                f"{segs[k]['seq']}'s keyframe about as well as its own")
+
+        # One event per thumbnail, naming what the API names.
+        hls_util.wait_for(lambda: len(events.of_type("thumbnail")) >= n, 10,
+                          what="a thumbnail event per segment")
+        got = sorted((e["segment"], e["url"], e["broadcast"], e["stream"])
+                     for e in events.of_type("thumbnail"))
+        self.assertEqual(got, [(s["seq"], s["thumbnail"], bid, "thumbs") for s in segs])
+        seg_seq = {e["segment"]: e["seq"] for e in events.of_type("segment")
+                   if e.get("broadcast") == bid}
+        for e in events.of_type("thumbnail"):
+            if e["segment"] in seg_seq:
+                self.assertGreater(e["seq"], seg_seq[e["segment"]],
+                                   "a thumbnail event came before its segment's")
+        log(f"{n} thumbnail events ({len(seg_seq)} segment events seen)")
 
         # Cached as immutable: the same validator on every fetch.
         r = get(cg, segs[0]["thumbnail"])
