@@ -73,6 +73,7 @@ struct cg_viewer {
     char id[CG_VIEWER_ID_LEN + 1];
     char stream_name[CG_STREAM_NAME_MAX + 1];
     char etag[40];
+    char remote_ufrag[257];
     char addr[64];
     cg_feed *feed;
     cg_peer *peer;
@@ -604,6 +605,8 @@ int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *
     v->rtx_pt = -1;
     snprintf(v->stream_name, sizeof(v->stream_name), "%s", p->stream);
     snprintf(v->addr, sizeof(v->addr), "-");
+    snprintf(v->remote_ufrag, sizeof(v->remote_ufrag), "%s",
+             p->remote_ufrag ? p->remote_ufrag : "");
     uint8_t idb[CG_VIEWER_ID_LEN / 2];
     if ((rc = cg_random_bytes(idb, sizeof(idb))) != 0)
         goto fail;
@@ -702,6 +705,10 @@ const char *cg_viewer_etag(const cg_viewer *v)
 {
     return v->etag;
 }
+const char *cg_viewer_remote_ufrag(const cg_viewer *v)
+{
+    return v->remote_ufrag;
+}
 
 int cg_viewer_ice_restart(cg_viewer *v, const char *remote_ufrag, const char *remote_pwd,
                           cg_viewer_created *out)
@@ -711,6 +718,8 @@ int cg_viewer_ice_restart(cg_viewer *v, const char *remote_ufrag, const char *re
         return rc;
     if ((rc = cg_peer_ice_restart(v->peer, out->ufrag, out->pwd, remote_ufrag, remote_pwd)) != 0)
         return rc;
+    snprintf(v->remote_ufrag, sizeof(v->remote_ufrag), "%s", remote_ufrag);
+    cg_info(v->stream_name, "viewer %s: ICE restart", v->id);
     char r[17];
     cg_random_token(r, 16);
     snprintf(v->etag, sizeof(v->etag), "\"%s\"", r);

@@ -74,6 +74,8 @@ cg_viewer *cg_viewer_find(cg_media *m, const char *id);
 void cg_viewer_destroy(cg_viewer *v);
 const char *cg_viewer_stream(const cg_viewer *v);
 const char *cg_viewer_etag(const cg_viewer *v);
+/* The viewer's current ICE ufrag (from the offer or the last restart). */
+const char *cg_viewer_remote_ufrag(const cg_viewer *v);
 /* ICE restart: new local credentials into out (ufrag, pwd, etag), the
  * remote ones from the PATCH body. Media thread. Returns 0, CG_ENOMEM. */
 int cg_viewer_ice_restart(cg_viewer *v, const char *remote_ufrag, const char *remote_pwd,

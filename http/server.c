@@ -182,7 +182,6 @@ static bool has_crlf(const char *s)
 
 /* ---- parsers ---- */
 
-
 /* Every key and value must decode, so later lookups cannot fail on encoding. */
 static bool query_valid(const char *query)
 {
@@ -202,7 +201,6 @@ static bool query_valid(const char *query)
     free(scratch);
     return ok;
 }
-
 
 /* ---- route patterns ---- */
 

@@ -52,6 +52,38 @@ int cg_http_send_answer(cg_http_resp *resp, const cg_services *svc, const cg_sdp
                         const cg_sdp_choice *choice, const char *ufrag, const char *pwd,
                         enum cg_sdp_dir dir, const char *location, const char *etag);
 
+/* The session URL of WHIP and WHEP ({stream} and {session} captures):
+ * what differs between them. Functions run on the media thread; s is what
+ * find returned. */
+typedef struct cg_http_session_restart {
+    char ufrag[9], pwd[25], etag[40]; /* our new credentials and ETag */
+} cg_http_session_restart;
+
+typedef struct cg_http_session_ops {
+    const char *noun;   /* "publishing session", "viewer" (for the 404) */
+    const char *verb;   /* "Publish", "Play" */
+    const char *prefix; /* "/whip", "/whep" */
+    /* The session with this id on this stream, or NULL. */
+    void *(*find)(struct cg_media *m, const char *stream, const char *id);
+    const char *(*etag)(const void *s);
+    const char *(*remote_ufrag)(const void *s); /* the peer's current ICE ufrag */
+    int (*ice_restart)(void *s, const char *remote_ufrag, const char *remote_pwd,
+                       cg_http_session_restart *out);
+    void (*destroy)(void *s);
+} cg_http_session_ops;
+
+/* GET (204 + ETag while it exists), PATCH (trickle 204; ICE restart 200
+ * with If-Match, new credentials and ETag; 412/428 on a missing or stale
+ * If-Match; 415/400 for a bad body) and DELETE (200) on a session URL; 404
+ * problem when there is no such session. The caller checks the token
+ * first. ops borrowed. Return 0 or a CG_E* code (the server answers 500). */
+int cg_http_session_get(cg_http_req *req, cg_http_resp *resp, cg_services *svc,
+                        const cg_http_session_ops *ops);
+int cg_http_session_patch(cg_http_req *req, cg_http_resp *resp, cg_services *svc,
+                          const cg_http_session_ops *ops);
+int cg_http_session_delete(cg_http_req *req, cg_http_resp *resp, cg_services *svc,
+                           const cg_http_session_ops *ops);
+
 /* Shared checks for handlers. */
 /* 1 when the request carries "Authorization: Bearer <token>" (constant-time
  * compare); always 1 when token is NULL. */

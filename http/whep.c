@@ -5,7 +5,10 @@
  *
  *   OPTIONS /whep/{stream}            204, Accept-Post: application/sdp
  *   POST    /whep/{stream}            201 + answer, Location, ETag, Link
- *   DELETE  /whep/{stream}/{session}  200 */
+ *   GET     /whep/{stream}/{session}  204 while the session exists
+ *   PATCH   /whep/{stream}/{session}  trickle 204, ICE restart 200
+ *   DELETE  /whep/{stream}/{session}  200
+ * The session URL's handlers are WHIP's (http/session.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +161,7 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
         choice->media[choice->audio].send_ssrc = c->created.audio_ssrc;
     char loc[256];
     snprintf(loc, sizeof(loc), "/whep/%s/%s", stream, c->created.id);
+    cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
     rc = cg_http_send_answer(resp, svc, offer, choice, c->created.ufrag, c->created.pwd,
                              CG_SDP_SENDONLY, loc, c->created.etag);
 done:
@@ -177,49 +181,86 @@ static int whep_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
     return 0;
 }
 
-typedef struct delete_call {
-    const char *stream, *id;
-    int rc;
-} delete_call;
+/* --- session URL ----------------------------------------------------------------- */
 
-static void do_delete(cg_media *m, void *arg)
+static void *find_session(cg_media *m, const char *stream, const char *id)
 {
-    delete_call *c = arg;
-    cg_viewer *v = cg_viewer_find(m, c->id);
-    if (!v || strcmp(cg_viewer_stream(v), c->stream) != 0) {
-        c->rc = CG_ENOTFOUND;
-        return;
+    cg_viewer *v = cg_viewer_find(m, id);
+    return v && strcmp(cg_viewer_stream(v), stream) == 0 ? v : NULL;
+}
+
+static const char *session_etag(const void *s)
+{
+    return cg_viewer_etag(s);
+}
+static const char *session_remote_ufrag(const void *s)
+{
+    return cg_viewer_remote_ufrag(s);
+}
+static void session_destroy(void *s)
+{
+    cg_viewer_destroy(s);
+}
+
+static int session_restart(void *s, const char *ufrag, const char *pwd,
+                           cg_http_session_restart *out)
+{
+    cg_viewer_created c;
+    int rc = cg_viewer_ice_restart(s, ufrag, pwd, &c);
+    if (rc == 0) {
+        memcpy(out->ufrag, c.ufrag, sizeof(out->ufrag));
+        memcpy(out->pwd, c.pwd, sizeof(out->pwd));
+        memcpy(out->etag, c.etag, sizeof(out->etag));
     }
-    cg_viewer_destroy(v);
-    c->rc = 0;
+    return rc;
+}
+
+static const cg_http_session_ops whep_session_ops = {
+    .noun = "viewer",
+    .verb = "Play",
+    .prefix = "/whep",
+    .find = find_session,
+    .etag = session_etag,
+    .remote_ufrag = session_remote_ufrag,
+    .ice_restart = session_restart,
+    .destroy = session_destroy,
+};
+
+static int whep_session_get(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    if (!check_auth(req, resp, svc->cfg->play_token))
+        return 0;
+    return cg_http_session_get(req, resp, svc, &whep_session_ops);
+}
+
+static int whep_patch(cg_http_req *req, cg_http_resp *resp, void *ctx)
+{
+    cg_services *svc = ctx;
+    if (!check_auth(req, resp, svc->cfg->play_token))
+        return 0;
+    return cg_http_session_patch(req, resp, svc, &whep_session_ops);
 }
 
 static int whep_delete(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
-    delete_call c = {.stream = cg_http_req_capture(req, "stream"),
-                     .id = cg_http_req_capture(req, "session")};
     if (!check_auth(req, resp, svc->cfg->play_token))
         return 0;
-    if (!c.stream || !c.id)
-        return cg_http_problem(resp, 404, "No such session", "There is no viewer at this URL.");
-    int rc = cg_media_call(svc->media, do_delete, &c);
-    if (rc == 0)
-        rc = c.rc;
-    if (rc == CG_ENOTFOUND)
-        return cg_http_problem(resp, 404, "No such session",
-                               "There is no viewer at this URL on stream \"%s\"; it ended or "
-                               "never existed. Play again with POST /whep/%s.",
-                               c.stream, c.stream);
-    if (rc)
-        return rc;
-    cg_http_resp_status(resp, 200);
-    return 0;
+    return cg_http_session_delete(req, resp, svc, &whep_session_ops);
 }
 
 static const cg_http_route whep_routes[] = {
     {.method = "POST", .pattern = "/whep/{stream}", .handler = whep_post, .name = "whep"},
     {.method = "OPTIONS", .pattern = "/whep/{stream}", .handler = whep_options, .name = "whep"},
+    {.method = "GET",
+     .pattern = "/whep/{stream}/{session}",
+     .handler = whep_session_get,
+     .name = "whep_session"},
+    {.method = "PATCH",
+     .pattern = "/whep/{stream}/{session}",
+     .handler = whep_patch,
+     .name = "whep_session"},
     {.method = "DELETE",
      .pattern = "/whep/{stream}/{session}",
      .handler = whep_delete,

@@ -23,8 +23,6 @@
 #include "ingest/whip.h"
 #include "rtc/dtls.h"
 #include "rtc/sdp.h"
-#include "rtc/sdpfrag.h"
-
 
 int cg_http_bearer_ok(const cg_http_req *req, const char *token)
 {
@@ -106,8 +104,7 @@ static void fill_track(cg_whip_track_params *t, const cg_sdp_track *s, int codec
     t->fir = (s->fb & CG_SDP_FB_FIR) != 0;
     const char *v;
     size_t n;
-    if (sprop && cg_sdp_fmtp_param(s->fmtp, "sprop-parameter-sets", &v, &n) == 0 &&
-        n < sprop_cap) {
+    if (sprop && cg_sdp_fmtp_param(s->fmtp, "sprop-parameter-sets", &v, &n) == 0 && n < sprop_cap) {
         memcpy(sprop, v, n);
         sprop[n] = '\0';
         t->sprop = sprop;
@@ -126,8 +123,7 @@ static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
     size_t len;
     const uint8_t *body = cg_http_req_body(req, &len);
     if (len == 0)
-        return cg_http_problem(resp, 400, "Empty offer",
-                               "The request body must be an SDP offer.");
+        return cg_http_problem(resp, 400, "Empty offer", "The request body must be an SDP offer.");
     char why[512];
     cg_sdp *offer = NULL;
     int rc = cg_sdp_parse(&offer, (const char *)body, len, why, sizeof(why));
@@ -205,150 +201,71 @@ static int whip_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
 
 /* --- session URL ----------------------------------------------------------------- */
 
-typedef struct session_call {
-    const char *stream;
-    const char *id;
-    int op; /* 0 exists, 1 delete, 2 PATCH (ICE restart when the ufrag changes) */
-    const char *if_match;
-    const char *remote_ufrag, *remote_pwd;
-    cg_whip_created created;
-    char etag[40];
-    int restart;
-    int rc;
-} session_call;
-
-static void do_session(cg_media *m, void *arg)
+static void *find_session(cg_media *m, const char *stream, const char *id)
 {
-    session_call *c = arg;
-    cg_whip *w = cg_whip_find(m, c->id);
-    if (!w || strcmp(cg_whip_stream(w), c->stream) != 0) {
-        c->rc = CG_ENOTFOUND;
-        return;
-    }
-    snprintf(c->etag, sizeof(c->etag), "%s", cg_whip_etag(w));
-    if (c->if_match && strcmp(c->if_match, "*") != 0 && strcmp(c->if_match, c->etag) != 0) {
-        c->rc = CG_ESTATE;
-        return;
-    }
-    c->rc = 0;
-    if (c->op == 1) {
-        cg_whip_destroy(w);
-    } else if (c->op == 2) {
-        /* RFC 9725 §4.4: a fragment carrying the current ufrag is a trickle;
-         * a new ufrag and pwd ask for an ICE restart, which needs If-Match. */
-        c->restart = c->remote_ufrag && c->remote_ufrag[0] && c->remote_pwd && c->remote_pwd[0] &&
-                     strcmp(c->remote_ufrag, cg_whip_remote_ufrag(w)) != 0;
-        if (c->restart && !c->if_match)
-            c->rc = CG_EINVAL;
-        else if (c->restart)
-            c->rc = cg_whip_ice_restart(w, c->remote_ufrag, c->remote_pwd, &c->created);
-    }
+    cg_whip *w = cg_whip_find(m, id);
+    return w && strcmp(cg_whip_stream(w), stream) == 0 ? w : NULL;
 }
 
-static int session_not_found(cg_http_resp *resp, const char *stream)
+static const char *session_etag(const void *s)
 {
-    return cg_http_problem(resp, 404, "No such session",
-                           "There is no publishing session at this URL on stream \"%s\"; it "
-                           "ended or never existed. Publish again with POST /whip/%s.",
-                           stream, stream);
+    return cg_whip_etag(s);
+}
+static const char *session_remote_ufrag(const void *s)
+{
+    return cg_whip_remote_ufrag(s);
+}
+static void session_destroy(void *s)
+{
+    cg_whip_destroy(s);
 }
 
-static int run_session(cg_services *svc, session_call *c, cg_http_resp *resp)
+static int session_restart(void *s, const char *ufrag, const char *pwd,
+                           cg_http_session_restart *out)
 {
-    int rc = cg_media_call(svc->media, do_session, c);
-    if (rc == 0)
-        rc = c->rc;
-    /* The error code is returned even after a problem is written: callers
-     * answer 200/204 only on 0. */
-    if (rc == CG_ENOTFOUND)
-        session_not_found(resp, c->stream);
-    else if (rc == CG_EINVAL)
-        cg_http_problem(resp, 428, "Precondition Required",
-                        "An ICE restart must carry \"If-Match: *\" or the session's ETag.");
-    else if (rc == CG_ESTATE)
-        cg_http_problem(resp, 412, "Precondition Failed",
-                        "If-Match does not match the session's current ETag %s: fetch the "
-                        "current state or restart ICE without a stale ETag.",
-                        c->etag);
+    cg_whip_created c;
+    int rc = cg_whip_ice_restart(s, ufrag, pwd, &c);
+    if (rc == 0) {
+        memcpy(out->ufrag, c.ufrag, sizeof(out->ufrag));
+        memcpy(out->pwd, c.pwd, sizeof(out->pwd));
+        memcpy(out->etag, c.etag, sizeof(out->etag));
+    }
     return rc;
 }
+
+static const cg_http_session_ops whip_session_ops = {
+    .noun = "publishing session",
+    .verb = "Publish",
+    .prefix = "/whip",
+    .find = find_session,
+    .etag = session_etag,
+    .remote_ufrag = session_remote_ufrag,
+    .ice_restart = session_restart,
+    .destroy = session_destroy,
+};
 
 static int whip_session_get(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
-    session_call c = {.stream = cg_http_req_capture(req, "stream"),
-                      .id = cg_http_req_capture(req, "session")};
     if (!check_auth(req, resp, svc->cfg->publish_token))
         return 0;
-    int rc = run_session(svc, &c, resp);
-    if (rc == 0) {
-        cg_http_resp_status(resp, 204);
-        cg_http_resp_header(resp, "ETag", c.etag);
-    }
-    return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
+    return cg_http_session_get(req, resp, svc, &whip_session_ops);
 }
 
 static int whip_delete(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
-    session_call c = {.stream = cg_http_req_capture(req, "stream"),
-                      .id = cg_http_req_capture(req, "session"),
-                      .op = 1};
     if (!check_auth(req, resp, svc->cfg->publish_token))
         return 0;
-    int rc = run_session(svc, &c, resp);
-    if (rc == 0)
-        cg_http_resp_status(resp, 200);
-    return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
+    return cg_http_session_delete(req, resp, svc, &whip_session_ops);
 }
 
 static int whip_patch(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
-    const char *stream = cg_http_req_capture(req, "stream");
     if (!check_auth(req, resp, svc->cfg->publish_token))
         return 0;
-    if (!cg_http_content_type_is(req, "application/trickle-ice-sdpfrag"))
-        return cg_http_problem(resp, 415, "Unsupported Media Type",
-                               "PATCH bodies must be \"application/trickle-ice-sdpfrag\" "
-                               "(RFC 8840).");
-    size_t len;
-    const uint8_t *body = cg_http_req_body(req, &len);
-    char why[256];
-    cg_sdpfrag frag;
-    int rc = cg_sdpfrag_parse((const char *)body, len, &frag, why, sizeof(why));
-    if (rc)
-        return cg_http_problem(resp, 400, "Malformed SDP fragment", "%s",
-                               *why ? why : cg_strerror(rc));
-    session_call c = {.stream = stream,
-                      .id = cg_http_req_capture(req, "session"),
-                      .if_match = cg_http_req_header(req, "If-Match"),
-                      .op = 2,
-                      .remote_ufrag = frag.ice_ufrag,
-                      .remote_pwd = frag.ice_pwd};
-    rc = run_session(svc, &c, resp);
-    if (rc)
-        return rc < 0 && cg_http_resp_get_status(resp) < 400 ? rc : 0;
-    if (!c.restart) {
-        /* ICE-lite learns the publisher's addresses from its checks
-         * (peer-reflexive), so trickled candidates need no action. */
-        cg_http_resp_status(resp, 204);
-        return 0;
-    }
-    cg_dbuf out;
-    cg_dbuf_init(&out, 8192);
-    cg_dbuf_printf(&out, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", c.created.ufrag, c.created.pwd);
-    cg_sdp_write_host_candidates(&out, (const char *const *)svc->cfg->public_ip.v,
-                                 svc->cfg->public_ip.n, cg_media_port(svc->media));
-    if (cg_dbuf_err(&out)) {
-        cg_dbuf_free(&out);
-        return CG_ENOMEM;
-    }
-    cg_http_resp_status(resp, 200);
-    cg_http_resp_header(resp, "ETag", c.created.etag);
-    size_t n;
-    char *text = cg_dbuf_take(&out, &n);
-    return cg_http_resp_body_take(resp, text, n, "application/trickle-ice-sdpfrag");
+    return cg_http_session_patch(req, resp, svc, &whip_session_ops);
 }
 
 /* OBS shows only the status code of a refusal, so the operator's log says
@@ -366,12 +283,12 @@ static void log_refusal(cg_http_req *req, cg_http_resp *resp)
             cg_http_req_remote_ip(req), status, cg_http_reason(status), cg_http_req_route(req));
 }
 
-#define LOGGED(fn)                                                                    \
-    static int fn##_logged(cg_http_req *req, cg_http_resp *resp, void *ctx)          \
-    {                                                                                 \
-        int rc = fn(req, resp, ctx);                                                  \
-        log_refusal(req, resp);                                                       \
-        return rc;                                                                    \
+#define LOGGED(fn)                                                                                 \
+    static int fn##_logged(cg_http_req *req, cg_http_resp *resp, void *ctx)                        \
+    {                                                                                              \
+        int rc = fn(req, resp, ctx);                                                               \
+        log_refusal(req, resp);                                                                    \
+        return rc;                                                                                 \
     }
 LOGGED(whip_post)
 LOGGED(whip_session_get)
@@ -381,11 +298,17 @@ LOGGED(whip_delete)
 static const cg_http_route whip_routes[] = {
     {.method = "POST", .pattern = "/whip/{stream}", .handler = whip_post_logged, .name = "whip"},
     {.method = "OPTIONS", .pattern = "/whip/{stream}", .handler = whip_options, .name = "whip"},
-    {.method = "GET", .pattern = "/whip/{stream}/{session}", .handler = whip_session_get_logged,
+    {.method = "GET",
+     .pattern = "/whip/{stream}/{session}",
+     .handler = whip_session_get_logged,
      .name = "whip_session"},
-    {.method = "PATCH", .pattern = "/whip/{stream}/{session}", .handler = whip_patch_logged,
+    {.method = "PATCH",
+     .pattern = "/whip/{stream}/{session}",
+     .handler = whip_patch_logged,
      .name = "whip_session"},
-    {.method = "DELETE", .pattern = "/whip/{stream}/{session}", .handler = whip_delete_logged,
+    {.method = "DELETE",
+     .pattern = "/whip/{stream}/{session}",
+     .handler = whip_delete_logged,
      .name = "whip_session"},
 };
 

@@ -279,6 +279,52 @@ class Whep(harness.ClipgateTestCase):
         self.assertEqual(whep.get("packets_replayed"), 0, whep)
         self.assertEqual(whep["ttff_ms"]["count"], 1, whep)
 
+    def test_session_get_patch_delete(self):
+        """The WHEP session URL behaves like WHIP's (the handlers are
+        shared): GET 204 + ETag, PATCH trickle 204, ICE restart 200 with new
+        credentials and ETag only with If-Match, 415/400/428/412 refusals,
+        DELETE 200, then 404 naming the stream."""
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        self.start_publisher(cg)
+        r = http_request("POST", cg.url("/whep/s"), AIORTC_VIEWER_OFFER.encode(),
+                         {"Content-Type": "application/sdp"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.header("Accept-Patch"), "application/trickle-ice-sdpfrag")
+        url = urllib.parse.urljoin(cg.url("/whep/s"), r.header("Location"))
+        etag = r.header("ETag")
+        ufrag = re.search(r"a=ice-ufrag:(\S+)", r.text()).group(1)
+        frag_type = {"Content-Type": "application/trickle-ice-sdpfrag"}
+        g = http_request("GET", url)
+        self.assertEqual(g.status, 204, g)
+        self.assertEqual(g.header("ETag"), etag)
+        trickle = ("a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwxyz\r\n"
+                   "m=audio 9 RTP/AVP 0\r\na=mid:0\r\n"
+                   "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n")
+        self.assertEqual(http_request("PATCH", url, trickle, frag_type).status, 204)
+        self.assertProblem(http_request("PATCH", url, trickle,
+                                        {"Content-Type": "application/sdp"}), 415)
+        self.assertProblem(http_request("PATCH", url, "a=ice-ufrag:abcd\r\n", frag_type), 400)
+        restart = "a=ice-ufrag:Rn3w\r\na=ice-pwd:9sd8f7g6h5j4k3l2m1n0pq\r\n"
+        self.assertProblem(http_request("PATCH", url, restart, frag_type), 428)
+        doc = self.assertProblem(http_request("PATCH", url, restart,
+                                              dict(frag_type, **{"If-Match": '"stale"'})), 412)
+        self.assertIn(etag, doc["detail"])
+        p = http_request("PATCH", url, restart, dict(frag_type, **{"If-Match": etag}))
+        self.assertEqual(p.status, 200, p)
+        self.assertEqual(p.header("Content-Type"), "application/trickle-ice-sdpfrag")
+        new_ufrag = re.search(r"a=ice-ufrag:(\S+)", p.text()).group(1)
+        self.assertNotEqual(new_ufrag, ufrag)
+        self.assertIn("a=ice-pwd:", p.text())
+        self.assertRegex(p.text(), r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host")
+        self.assertNotEqual(p.header("ETag"), etag)
+        self.assertEqual(http_request("GET", url).header("ETag"), p.header("ETag"))
+        # Trickle with the new credentials is a trickle, not another restart.
+        self.assertEqual(http_request("PATCH", url, restart, frag_type).status, 204)
+        self.assertEqual(http_request("DELETE", url).status, 200)
+        doc = self.assertProblem(http_request("GET", url), 404)
+        self.assertIn("/whep/s", doc["detail"])
+        self.assertProblem(http_request("PATCH", url, trickle, frag_type), 404)
+
     def test_viewer_limits_503(self):
         """--max-viewers-per-stream 1: a second viewer of the stream gets
         503 + Retry-After naming the limit; the first one is unaffected."""
