@@ -5,9 +5,10 @@
 #   bench/run.sh [whip_connect.py options]     both benchmarks, e.g. bench/run.sh --runs 10
 #   bench/run.sh whip [whip_connect.py options]
 #   bench/run.sh hls [hls_latency.py options]  e.g. bench/run.sh hls --seconds 60
+#   bench/run.sh thumbs [thumbs.py options]    e.g. bench/run.sh thumbs --runs 100
 #
-# whip_connect.py rewrites bench/results.md; hls_latency.py then replaces
-# only its own section of it, so running both keeps both.
+# whip_connect.py rewrites bench/results.md; hls_latency.py and thumbs.py
+# then replace only their own sections of it, so running all keeps all.
 #
 # Benchmarks a Release build without sanitizers in build/release (the one
 # scripts/run.sh makes); set CG_BIN to measure another binary.
@@ -22,8 +23,15 @@ export CG_BIN
 in_netns() {
     /usr/bin/python3 tests/e2e/netns_run.py --timeout 1800 /usr/bin/python3 "$@"
 }
+thumbs_bin() {
+    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+    cmake --build build/release -j2 --target thumbs_bench >/dev/null
+    echo "$PWD/build/release/thumbs_bench"
+}
 case "${1:-}" in
     whip) shift; in_netns bench/whip_connect.py "$@" ;;
     hls) shift; in_netns bench/hls_latency.py "$@" ;;
-    *) in_netns bench/whip_connect.py "$@"; in_netns bench/hls_latency.py ;;
+    thumbs) shift; /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)" "$@" ;;
+    *) in_netns bench/whip_connect.py "$@"; in_netns bench/hls_latency.py
+       /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)" ;;
 esac
