@@ -4,7 +4,10 @@
  * new one, keyframe requests reaching the publisher, a full disk marking
  * the broadcast degraded (API stats and metrics), shutdown finishing live
  * broadcasts at once, a restart loading recordings, crash leftovers
- * repaired at startup, and retention (hours, forever, live window). */
+ * repaired at startup, and retention (hours, forever, live window).
+ * Thumbnails: every video segment gets one (listener told, API bits set,
+ * found again after a restart), audio-only broadcasts none, and the live
+ * window's retention deletes them with their segments. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -18,6 +21,7 @@
 #include "core/metrics.h"
 #include "packager/index.h"
 #include "packager/recorder.h"
+#include "packager/thumbs.h"
 #include "storage/fs.h"
 #include "media_util.h"
 #include "cg_test.h"
@@ -192,13 +196,69 @@ static void do_attach(void *arg)
     cg_recorder_attach(arg, hub);
 }
 
+/* What the thumbnail listener heard. */
+typedef struct thumb_log {
+    pthread_mutex_t mu;
+    size_t n;
+    uint64_t last_seq;
+    char url[128];
+    char stream[CG_STREAM_NAME_MAX + 1];
+} thumb_log;
+
+static thumb_log thumbs_heard = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_thumb(void *arg, const cg_recorder_thumb *ev)
+{
+    thumb_log *t = arg;
+    pthread_mutex_lock(&t->mu);
+    t->n++;
+    t->last_seq = ev->segment;
+    snprintf(t->url, sizeof(t->url), "%s", ev->url);
+    snprintf(t->stream, sizeof(t->stream), "%s", ev->stream);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static size_t thumbs_heard_count(void)
+{
+    pthread_mutex_lock(&thumbs_heard.mu);
+    size_t n = thumbs_heard.n;
+    pthread_mutex_unlock(&thumbs_heard.mu);
+    return n;
+}
+
 static cg_recorder *new_recorder(cg_storage *st, const cg_config *cfg)
 {
     cg_recorder *r = NULL;
     CHECK_INT(cg_recorder_new(&r, st, cfg, loop), 0);
-    if (r)
+    if (r) {
+        cg_recorder_set_thumb_listener(r, on_thumb, &thumbs_heard);
         on_loop(do_attach, r);
+    }
     return r;
+}
+
+/* How many of segments [from, n) of id have a thumbnail per the API. */
+static size_t thumbs_made(cg_recorder *r, const char *id, size_t from, size_t n)
+{
+    uint8_t bits[512] = {0};
+    if (n > sizeof(bits) * 8 || cg_recorder_thumbs_made(r, id, bits, n) != 0)
+        return 0;
+    size_t c = 0;
+    for (size_t i = from; i < n; i++)
+        c += bits[i / 8] >> (i % 8) & 1;
+    return c;
+}
+
+/* Waits until segments [from, n) of id all have a thumbnail (they are
+ * made in order, so every earlier one is done too). */
+static int wait_thumbs(cg_recorder *r, const char *id, size_t from, size_t n)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (thumbs_made(r, id, from, n) == n - from)
+            return 1;
+        sleep_ms(10);
+    }
+    return 0;
 }
 
 /* Waits until broadcast id has ended and its packager is freed; 1 if it
@@ -372,6 +432,25 @@ static void test_broadcast_lifecycle(void)
     CHECK(file_exists(root, in.dir, "init-1.mp4"));
     CHECK(file_exists(root, in.dir, "seg-0.m4s"));
     CHECK(file_exists(root, in.dir, CG_TL_INDEX_NAME));
+    /* A thumbnail per segment, both periods' (init.mp4 and init-1.mp4). */
+    size_t heard_before = thumbs_heard_count();
+    CHECK(wait_thumbs(r, id, 0, n));
+    for (size_t seq = 0; seq < n; seq++) {
+        char leaf[32];
+        cg_thumbs_name(seq, leaf, sizeof(leaf));
+        CHECK(file_exists(root, in.dir, leaf));
+    }
+    CHECK(thumbs_heard_count() >= heard_before);
+    pthread_mutex_lock(&thumbs_heard.mu);
+    CHECK_STR(thumbs_heard.stream, "cam");
+    char want[128];
+    cg_thumbs_url(id, thumbs_heard.last_seq, want, sizeof(want));
+    CHECK_STR(thumbs_heard.url, want);
+    pthread_mutex_unlock(&thumbs_heard.mu);
+    CHECK(metric("clipgate_thumbnails_total") >= (int64_t)n);
+    CHECK_INT(metric("clipgate_thumbnails_failed_total"), 0);
+    CHECK_INT(cg_recorder_thumbs_made(r, "nope", (uint8_t[1]){0}, 1), CG_ENOTFOUND);
+    CHECK_INT(cg_recorder_thumbs_made(r, "../x", (uint8_t[1]){0}, 1), CG_EINVAL);
     cg_recorder_info_clear(&in);
     CHECK_INT(metric("clipgate_broadcasts_live"), 0);
 
@@ -396,7 +475,48 @@ static void test_broadcast_lifecycle(void)
     CHECK_INT(in.has_stats, 0);
     CHECK_INT(cg_timeline_count(in.tl), saved_count);
     cg_recorder_info_clear(&in);
+    /* Its thumbnails are found on disk. */
+    CHECK_INT(thumbs_made(r, saved_id, 0, saved_count), saved_count);
     cg_recorder_free(r);
+    cg_storage_free(st);
+    cg_config_clear(&cfg);
+}
+
+static void test_audio_only_no_thumbnails(void)
+{
+    char root[400], media_a[400];
+    snprintf(media_a, sizeof(media_a), "%s/a.mp4", base);
+    CHECK_INT(mu_make_media(media_a, 30, 4, "a"), 0);
+    cg_storage *st = new_store("audio", root, sizeof(root));
+    cg_config cfg;
+    config(&cfg, CG_RETENTION_FOREVER);
+    cfg.reconnect_grace_us = 0;
+    cg_recorder *r = new_recorder(st, &cfg);
+    media m;
+    load(&m, media_a);
+    int64_t made = metric("clipgate_thumbnails_total");
+    int64_t failed = metric("clipgate_thumbnails_failed_total");
+    size_t heard = thumbs_heard_count();
+    publisher p = {.name = "radio", .audio = 1};
+    on_loop(do_open, &p);
+    cg_recorder_info in;
+    CHECK_INT(cg_recorder_find_live(r, "radio", &in), 0);
+    char id[CG_TL_ID_MAX + 1], dir[CG_RECORDER_DIR_MAX];
+    snprintf(id, sizeof(id), "%s", in.id);
+    snprintf(dir, sizeof(dir), "%s", in.dir);
+    cg_recorder_info_clear(&in);
+    publish(r, &p, &m, 0, m.n);
+    on_loop(do_close, &p);
+    CHECK(wait_ended(r, id));
+    size_t n = segment_count(r, id);
+    CHECK(n >= 2);
+    /* Nothing was even queued: freeing waits for the worker. */
+    cg_recorder_free(r);
+    CHECK(!file_exists(root, dir, "thumb-0.jpg"));
+    CHECK_INT(metric("clipgate_thumbnails_total"), made);
+    CHECK_INT(metric("clipgate_thumbnails_failed_total"), failed);
+    CHECK_INT(thumbs_heard_count(), heard);
+    unload(&m);
     cg_storage_free(st);
     cg_config_clear(&cfg);
 }
@@ -626,16 +746,25 @@ static void test_retention_live_window(void)
         sleep_ms(10);
     size_t n = segment_count(r, id);
     CHECK(n >= 7);
+    /* The janitor may have trimmed already (live mode runs it every
+     * segment), clearing the oldest ones: wait for the kept ones. */
+    CHECK(wait_thumbs(r, id, n - 4, n));
     cg_recorder_retention_pass(r, cg_wall_us());
-    /* Window 2, kept twice over: the last 4 segments stay. */
+    /* Window 2, kept twice over: the last 4 segments stay, and so do their
+     * thumbnails. */
     for (size_t seq = 0; seq < n; seq++) {
-        char leaf[32];
+        char leaf[32], thumb[32];
         cg_tl_segment_name(seq, leaf, sizeof(leaf));
-        if (seq + 4 < n)
+        cg_thumbs_name(seq, thumb, sizeof(thumb));
+        if (seq + 4 < n) {
             CHECK(!file_exists(root, dir, leaf));
-        else
+            CHECK(!file_exists(root, dir, thumb));
+        } else {
             CHECK(file_exists(root, dir, leaf));
+            CHECK(file_exists(root, dir, thumb));
+        }
     }
+    CHECK_INT(thumbs_made(r, id, 0, n), 4);
     CHECK(file_exists(root, dir, "init.mp4"));
     on_loop(do_close, &p);
     /* Ended: the whole broadcast goes once players are done with it (the
@@ -677,6 +806,7 @@ int main(void)
     RUN(test_crash_leftovers_repaired);
     RUN(test_retention_hours);
     RUN(test_track_change_and_empty);
+    RUN(test_audio_only_no_thumbnails);
     RUN(test_keyframes_degraded_shutdown);
     RUN(test_retention_live_window);
     cg_loop_stop(loop);
