@@ -10,7 +10,6 @@
  * or the server cannot start with it (one line on stderr says why), 1 on
  * other failures. */
 #include <errno.h>
-#include <jansson.h>
 #include <libavutil/log.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +26,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "egress/feed.h"
+#include "events/emit.h"
 #include "events/server.h"
 #include "http/server.h"
 #include "http/services.h"
@@ -93,6 +93,46 @@ static void display_host(const cg_config *cfg, char *out, size_t n)
     snprintf(out, n, strchr(h, ':') ? "[%s]" : "%s", h);
 }
 
+/* ---- live events: the producers' listeners, on their threads ---- */
+
+static cg_events *events_bus(cg_app *app)
+{
+    return app->events ? cg_events_server_bus(app->events) : NULL;
+}
+
+static void on_recorder_event(void *arg, const cg_recorder_event *e)
+{
+    cg_events *ev = arg;
+    switch (e->type) {
+    case CG_RECORDER_EV_STARTED:
+        cg_events_stream_started(ev, e->stream, e->broadcast, e->video, e->audio);
+        break;
+    case CG_RECORDER_EV_SEGMENT:
+        cg_events_segment(ev, e->stream, e->broadcast, e->segment, e->start_s, e->duration_s,
+                          e->wall_us);
+        break;
+    case CG_RECORDER_EV_ENDED:
+        cg_events_stream_ended(ev, e->stream, e->broadcast, e->duration_s);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_clip_created(void *arg, const cg_clip_meta *m)
+{
+    char stream[CG_STREAM_NAME_MAX + 1];
+    if (cg_recorder_id_stream(m->broadcast, stream, sizeof(stream)) != 0)
+        stream[0] = '\0';
+    cg_events_clip_created(arg, m->id, m->broadcast, stream, (double)m->start_us / 1e6,
+                           (double)m->duration_us / 1e6);
+}
+
+static void on_viewers(void *arg, const char *stream, size_t viewers)
+{
+    cg_events_viewers(arg, stream, viewers);
+}
+
 static void attach_recorder(cg_media *m, void *arg)
 {
     cg_recorder_attach(arg, cg_media_hub(m));
@@ -108,10 +148,7 @@ static void watch_feeds(cg_media *m, void *arg)
  * the segment is queued for a thumbnail. */
 static void on_thumbnail(void *arg, const cg_recorder_thumb *t)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:I, s:s}", "stream", t->stream, "broadcast",
-                               t->broadcast, "segment", (json_int_t)t->segment, "url", t->url);
-    if (fields)
-        cg_events_emit(arg, "thumbnail", fields);
+    cg_events_thumbnail(arg, t->stream, t->broadcast, t->segment, t->url);
 }
 
 static int app_init(cg_app *app, char *err, size_t errlen)
@@ -149,6 +186,10 @@ static int app_init(cg_app *app, char *err, size_t errlen)
             return rc;
         }
     }
+    if (app->events) {
+        mcfg.on_viewers = on_viewers;
+        mcfg.viewers_arg = events_bus(app);
+    }
     rc = cg_media_new(&app->media, &mcfg);
     if (rc) {
         snprintf(err, errlen, "cannot start media on UDP %s port %d: %s%s%s", cfg->bind,
@@ -165,9 +206,10 @@ static int app_init(cg_app *app, char *err, size_t errlen)
     /* Recovers the recordings left in the data dir before anything is
      * served, then watches the hub for streams from the media thread. */
     rc = cg_recorder_new(&app->recorder, app->storage, cfg, cg_media_loop(app->media));
-    if (!rc && app->events)
-        cg_recorder_set_thumb_listener(app->recorder, on_thumbnail,
-                                       cg_events_server_bus(app->events));
+    if (!rc && app->events) {
+        cg_recorder_set_listener(app->recorder, on_recorder_event, events_bus(app));
+        cg_recorder_set_thumb_listener(app->recorder, on_thumbnail, events_bus(app));
+    }
     if (!rc)
         rc = cg_media_call(app->media, attach_recorder, app->recorder);
     if (rc) {
@@ -186,6 +228,8 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load the persisted clips: %s", cg_strerror(rc));
         return rc;
     }
+    if (app->events)
+        cg_clip_store_set_listener(app->clips, on_clip_created, events_bus(app));
     app->svc.cfg = cfg;
     app->svc.media = app->media;
     app->svc.recorder = app->recorder;

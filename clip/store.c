@@ -20,6 +20,8 @@ struct cg_clip_store {
     pthread_mutex_t lock;
     cg_clip_meta *v; /* ordered by creation, oldest first */
     size_t n, cap;
+    cg_clip_store_listener_fn listen_fn; /* set before serving */
+    void *listen_arg;
 };
 
 int cg_clip_id_valid(const char *id)
@@ -270,7 +272,15 @@ int cg_clip_store_commit(cg_clip_store *cs, const cg_clip_meta *m)
     pthread_mutex_lock(&cs->lock);
     rc = find(cs, m->id) >= 0 ? CG_EEXIST : push(cs, m);
     pthread_mutex_unlock(&cs->lock);
+    if (!rc && cs->listen_fn)
+        cs->listen_fn(cs->listen_arg, m);
     return rc;
+}
+
+void cg_clip_store_set_listener(cg_clip_store *cs, cg_clip_store_listener_fn fn, void *arg)
+{
+    cs->listen_fn = fn;
+    cs->listen_arg = arg;
 }
 
 int cg_clip_store_get(cg_clip_store *cs, const char *id, cg_clip_meta *out)

@@ -60,6 +60,14 @@ int cg_clip_store_name(const char *id, const char *leaf, char *out, size_t cap);
  * CG_ENOSPC, CG_ENOMEM, CG_EIO. */
 int cg_clip_store_commit(cg_clip_store *cs, const cg_clip_meta *m);
 
+/* Told of every clip committed (m borrowed for the call), on the
+ * committing thread (an HTTP handler) once the clip is listed. Do not
+ * block and do not call back into the store. */
+typedef void (*cg_clip_store_listener_fn)(void *arg, const cg_clip_meta *m);
+/* Sets the listener (NULL: none) before the store is used by other
+ * threads; fn and arg must outlive the store. */
+void cg_clip_store_set_listener(cg_clip_store *cs, cg_clip_store_listener_fn fn, void *arg);
+
 /* Copies the clip's metadata into *out. Returns 0, CG_ENOTFOUND. */
 int cg_clip_store_get(cg_clip_store *cs, const char *id, cg_clip_meta *out);
 

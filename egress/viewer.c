@@ -653,6 +653,7 @@ int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *
     v->feed = f;
     v->next = *viewer_list(m);
     *viewer_list(m) = v;
+    cg_media_viewers_changed(m, v->stream_name, cg_viewer_count(m, v->stream_name));
     memcpy(out->id, v->id, sizeof(v->id));
     memcpy(out->etag, v->etag, sizeof(v->etag));
     viewer_added(v);
@@ -694,6 +695,7 @@ void cg_viewer_destroy(cg_viewer *v)
             (unsigned long long)v->c.nacks,
             (unsigned long long)(v->c.resent_plain + v->c.resent_rtx),
             (unsigned long long)v->c.resent_rtx);
+    cg_media_viewers_changed(v->m, v->stream_name, cg_viewer_count(v->m, v->stream_name));
     viewer_free(v);
 }
 

@@ -5,10 +5,11 @@
  * touch only the bus and call lws_cancel_service() (documented as safe
  * from any thread) through the bus's wake callback.
  *
- * A client the bus dropped has, by definition, a socket that does not
- * drain, so it would never get a writable callback; it is closed from the
- * wake-up instead, with lws_set_timeout(..., LWS_TO_KILL_ASYNC), the way
- * libwebsockets closes a connection from outside its own callbacks. */
+ * A client the bus dropped has a socket that does not drain: it gets no
+ * more events, and its 1008 close is written as soon as the socket can
+ * take it; if it cannot within DROP_GRACE_S, lws_set_timeout() cuts the
+ * connection (the way libwebsockets closes a connection from outside its
+ * callbacks). */
 #include "events/server.h"
 
 #include <libwebsockets.h>
@@ -32,6 +33,9 @@
 /* Clients have nothing to say; what they send is read in small pieces and
  * ignored. */
 #define RX_BUFFER_BYTES 1024
+/* A dropped client gets this long to read what its socket holds and its
+ * 1008 close before the connection is cut. */
+#define DROP_GRACE_S 5
 /* On stop, clients get this long to receive their 1001 close. */
 #define STOP_GRACE_US 500000u
 
@@ -43,6 +47,7 @@ struct session {
     cg_events_client *client; /* NULL: refused (close_code says why) */
     int close_code;
     bool listed;
+    bool dropping; /* the bus dropped it: 1008 at the next writable, or cut */
 };
 
 struct cg_events_server {
@@ -196,8 +201,9 @@ static int on_writable(cg_events_server *s, session *ss)
         return close_with(ss->wsi, ss->close_code, close_text(ss->close_code));
     cg_events_msg *m = NULL;
     int rc = cg_events_next(ss->client, &m);
-    if (rc == CG_ELIMIT) /* on_wake closes it */
-        return 0;
+    if (rc == CG_ELIMIT) /* dropped: what is left of its queue is discarded */
+        return close_with(ss->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                          close_text(LWS_CLOSE_STATUS_POLICY_VIOLATION));
     if (rc)
         return 0;
     size_t len;
@@ -217,14 +223,13 @@ static void on_wake(cg_events_server *s)
 {
     bool stopping = __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
     for (session *ss = s->sessions; ss; ss = ss->next) {
-        if (ss->client && cg_events_dropped(ss->client)) {
+        if (ss->client && !ss->dropping && cg_events_dropped(ss->client)) {
             /* Its socket does not drain: a writable callback may never
-             * come. The close frame goes out if there is room. */
+             * come, so the connection is cut after a grace. */
+            ss->dropping = true;
             cg_warn("events", "client dropped: its queue of events was full (close 1008)");
-            const char *why = close_text(LWS_CLOSE_STATUS_POLICY_VIOLATION);
-            lws_close_reason(ss->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
-                             strlen(why));
-            lws_set_timeout(ss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            lws_set_timeout(ss->wsi, PENDING_TIMEOUT_USER_OK, DROP_GRACE_S);
+            lws_callback_on_writable(ss->wsi);
         } else if (stopping || !ss->client || cg_events_pending(ss->client)) {
             /* Stopping: on_writable closes with 1001; clients that cannot
              * take it are closed when the grace runs out. */

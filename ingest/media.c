@@ -157,6 +157,12 @@ fail:
     return rc;
 }
 
+void cg_media_viewers_changed(cg_media *m, const char *stream, size_t viewers)
+{
+    if (m->cfg.on_viewers)
+        m->cfg.on_viewers(m->cfg.viewers_arg, stream, viewers);
+}
+
 static void shutdown_sessions(cg_media *m, void *arg)
 {
     cg_whip_close_all(m);

@@ -27,6 +27,11 @@ typedef struct cg_media_cfg {
     size_t max_viewers;            /* WHEP viewers in all (0: no limit) */
     size_t max_viewers_per_stream; /* WHEP viewers of one stream (0: no limit) */
     int gop_cache;                 /* WHEP: replay the current GOP to joining viewers */
+    /* Told on the media thread when a stream's WHEP viewer count changes
+     * (stream borrowed for the call; viewers: the count now). Must not
+     * block. NULL: nobody listens. */
+    void (*on_viewers)(void *arg, const char *stream, size_t viewers);
+    void *viewers_arg;
 } cg_media_cfg;
 
 /* Copies cfg (and its strings). Starts the media thread.
@@ -56,6 +61,10 @@ struct cg_whip **cg_media_whips(cg_media *m);
 struct cg_viewer **cg_media_viewers(cg_media *m);
 /* Head of the per-stream WHEP feed list (owned by egress/feed.c). */
 struct cg_feed **cg_media_feeds(cg_media *m);
+/* Media thread: egress calls it where a viewer of stream is added and
+ * where one is removed, with the count after the change; it tells
+ * cfg.on_viewers. */
+void cg_media_viewers_changed(cg_media *m, const char *stream, size_t viewers);
 /* Any thread: the certificate's SHA-256 fingerprint, the UDP port. */
 const char *cg_media_fingerprint(const cg_media *m);
 uint16_t cg_media_port(const cg_media *m);

@@ -222,7 +222,8 @@ static void on_segment(void *arg, const cg_segment_out *seg)
                             .start = seg->start,
                             .duration = seg->duration,
                             .timescale = ts,
-                            .bytes = seg->len};
+                            .bytes = seg->len,
+                            .wall_us = seg->wall_us};
     emit(p, &ev);
 }
 

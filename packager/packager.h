@@ -52,6 +52,8 @@ typedef struct cg_packager_event {
     int64_t duration; /* timeline units */
     uint32_t timescale;
     uint64_t bytes;
+    /* SEGMENT: capture wall clock of its first frame (the playlists' PDT) */
+    uint64_t wall_us;
     int64_t overdue; /* NEED_KEYFRAME: how far past the target, timeline units */
     int err;         /* WRITE_FAILED: CG_E* code */
 } cg_packager_event;

@@ -74,6 +74,8 @@ struct cg_recorder {
     cg_storage *st;
     const cg_config *cfg;
     cg_loop *loop;
+    cg_recorder_listener_fn listen_fn; /* set before any broadcast starts */
+    void *listen_arg;
     cg_hub *hub;  /* loop */
     int stopping; /* loop: no new broadcasts */
 
@@ -234,10 +236,41 @@ static void kf_on_loop(void *arg)
     __atomic_store_n(&b->kf_posted, 0, __ATOMIC_RELEASE);
 }
 
+/* Tells the listener of published segments and of the end (worker). */
+static void notify_packager_event(bcast *b, const cg_packager_event *ev)
+{
+    cg_recorder *r = b->r;
+    if (!r->listen_fn || (ev->type != CG_PACKAGER_EV_SEGMENT && ev->type != CG_PACKAGER_EV_ENDED))
+        return;
+    cg_recorder_event out = {.stream = b->stream, .broadcast = b->id};
+    if (ev->type == CG_PACKAGER_EV_SEGMENT) {
+        double ts = ev->timescale ? (double)ev->timescale : 1.0;
+        out.type = CG_RECORDER_EV_SEGMENT;
+        out.segment = ev->seq;
+        out.start_s = (double)ev->start / ts;
+        out.duration_s = (double)ev->duration / ts;
+        out.wall_us = ev->wall_us;
+    } else {
+        out.type = CG_RECORDER_EV_ENDED;
+        cg_tl_snap *snap = NULL;
+        if (cg_timeline_snapshot(b->tl, &snap) == 0) {
+            size_t n = cg_tl_snap_count(snap);
+            uint32_t ts = cg_tl_snap_info(snap)->timescale;
+            if (n && ts) {
+                const cg_tl_segment *last = cg_tl_snap_seg(snap, n - 1);
+                out.duration_s = (double)(last->start + last->duration) / ts;
+            }
+            cg_tl_snap_free(snap);
+        }
+    }
+    r->listen_fn(r->listen_arg, &out);
+}
+
 static void on_packager_event(void *arg, const cg_packager_event *ev)
 {
     bcast *b = arg;
     cg_recorder *r = b->r;
+    notify_packager_event(b, ev);
     switch (ev->type) {
     case CG_PACKAGER_EV_SEGMENT:
         cg_metric_inc(g_m.segments);
@@ -426,6 +459,15 @@ static void start_bcast(cg_recorder *r, cg_stream *s, const cg_stream_info *si)
     cg_metric_inc(g_m.live);
     cg_info(name, "broadcast %s started (%s%s%s)", id, b->video ? "video" : "",
             b->video && b->audio ? "+" : "", b->audio ? "audio" : "");
+    /* Before attach: no frame, hence no segment, can precede it. */
+    if (r->listen_fn) {
+        cg_recorder_event ev = {.type = CG_RECORDER_EV_STARTED,
+                                .stream = b->stream,
+                                .broadcast = b->id,
+                                .video = b->video,
+                                .audio = b->audio};
+        r->listen_fn(r->listen_arg, &ev);
+    }
     attach(b, s);
 }
 
@@ -489,6 +531,12 @@ static void on_stream_close(void *arg, cg_stream *s)
         return;
     }
     cg_loop_timer_set(r->loop, &found->grace, cg_now_us() + grace, grace_expired, found);
+}
+
+void cg_recorder_set_listener(cg_recorder *r, cg_recorder_listener_fn fn, void *arg)
+{
+    r->listen_fn = fn;
+    r->listen_arg = arg;
 }
 
 void cg_recorder_attach(cg_recorder *r, cg_hub *hub)

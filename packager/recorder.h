@@ -143,6 +143,37 @@ void cg_recorder_list_free(cg_recorder_info *list, size_t n);
  * minute with the real clock). Blocking I/O; any thread but the loop. */
 size_t cg_recorder_retention_pass(cg_recorder *r, uint64_t now_wall_us);
 
+/* What happens to broadcasts, for listeners (the live events): borrowed
+ * for the call. */
+enum cg_recorder_event_type {
+    CG_RECORDER_EV_STARTED = 1, /* a new broadcast (not a reconnect within grace) */
+    CG_RECORDER_EV_SEGMENT,     /* a segment is published (stored and in the timeline) */
+    CG_RECORDER_EV_ENDED,       /* the broadcast is over: last segment out, index ended */
+};
+
+typedef struct cg_recorder_event {
+    int type; /* enum cg_recorder_event_type */
+    const char *stream;
+    const char *broadcast;
+    int video, audio;  /* STARTED: the tracks recorded */
+    uint64_t segment;  /* SEGMENT: its number, as in seg-<n>.m4s */
+    double start_s;    /* SEGMENT: seconds since the broadcast's start */
+    double duration_s; /* SEGMENT: its duration; ENDED: the broadcast's (end of its last
+                        * segment) */
+    uint64_t wall_us;  /* SEGMENT: wall clock of its first frame (the playlists' PDT) */
+} cg_recorder_event;
+
+/* Runs on the media loop (STARTED) or the broadcast's packager worker
+ * (SEGMENT, ENDED); a broadcast's events come in order: STARTED before its
+ * first SEGMENT (raised before any frame reaches the packager), ENDED
+ * last. Copy what you need; do not block and do not call back into the
+ * recorder. */
+typedef void (*cg_recorder_listener_fn)(void *arg, const cg_recorder_event *ev);
+
+/* Sets the listener (NULL: none). Call it before cg_recorder_attach; fn
+ * and arg must stay valid until cg_recorder_shutdown returns. */
+void cg_recorder_set_listener(cg_recorder *r, cg_recorder_listener_fn fn, void *arg);
+
 /* Broadcast ids: "<stream>-<yyyymmddThhmmssZ>-<4 hex>" with the stream
  * name cut to fit CG_TL_ID_MAX. Writes the id for stream (a valid stream
  * name), wall-clock time wall_us and 16 random bits into out (at least

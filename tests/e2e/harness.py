@@ -100,13 +100,14 @@ class Clipgate:
         self.workdir = workdir or tempfile.mkdtemp(prefix="cg-e2e-")
         self.data_dir = data_dir or os.path.join(self.workdir, "data")
         self.http_port = free_port()
+        self.events_port = free_port()  # the live events WebSocket
         self.tls = tls
         self.log_path = os.path.join(self.workdir, "clipgate.log")
         self.args = list(args)
         if ports:
             self.args = ["--http-port", str(self.http_port),
                          "--media-port", str(free_port(socket.SOCK_DGRAM)),
-                         "--events-port", str(free_port()),
+                         "--events-port", str(self.events_port),
                          "--data-dir", self.data_dir] + self.args
         self.proc = None
         self.returncode = None
@@ -119,6 +120,9 @@ class Clipgate:
 
     def url(self, path="/"):
         return f"{self.scheme}://127.0.0.1:{self.http_port}{path}"
+
+    def events_url(self, path="/events"):
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.events_port}{path}"
 
     def start(self, ssl_context=None, wait=True):
         self._log = open(self.log_path, "wb")
