@@ -1,9 +1,10 @@
 /* Thumbnailer (see thumbs.h).
  *
  * One worker thread owns every libav* context it makes; a job's contexts
- * live for that job only. The queue holds heap copies of jobs; the worker
- * frees each after its callback. Counters are atomics, so stats and
- * metrics are read from any thread without a lock. */
+ * live for that job only. The queue holds heap items, each a copy of a job
+ * or a call queued by cg_thumbs_after; the worker frees each once handled.
+ * Counters are atomics, so stats and metrics are read from any thread
+ * without a lock. */
 #include "packager/thumbs.h"
 
 #include <inttypes.h>
@@ -61,6 +62,12 @@ static void metrics_register(void)
     cg_metrics_counter(&g_m.work_us, "clipgate_thumbnail_work_microseconds_total",
                        "time spent reading, decoding, scaling and encoding thumbnails", NULL);
 }
+
+typedef struct item {
+    cg_thumbs_job job;
+    void (*after)(void *arg); /* set: a call, not a job */
+    void *after_arg;
+} item;
 
 static void add(uint64_t *v, uint64_t n)
 {
@@ -398,10 +405,14 @@ static void run_job(cg_thumbs *t, const cg_thumbs_job *job)
 static void *worker_main(void *arg)
 {
     cg_thumbs *t = arg;
-    void *item;
-    while (cg_queue_pop(t->q, &item, UINT64_MAX) == 0) {
-        run_job(t, item);
-        free(item);
+    void *p;
+    while (cg_queue_pop(t->q, &p, UINT64_MAX) == 0) {
+        item *it = p;
+        if (it->after)
+            it->after(it->after_arg);
+        else
+            run_job(t, &it->job);
+        free(it);
     }
     return NULL;
 }
@@ -446,10 +457,10 @@ int cg_thumbs_submit(cg_thumbs *t, const cg_thumbs_job *job)
 {
     if (!t || !job || !job->dir[0] || !job->broadcast[0])
         return CG_EINVAL;
-    cg_thumbs_job *copy = malloc(sizeof(*copy));
+    item *copy = calloc(1, sizeof(*copy));
     int rc = copy ? 0 : CG_ENOMEM;
     if (copy) {
-        *copy = *job;
+        copy->job = *job;
         rc = cg_queue_push(t->q, copy, CG_QUEUE_DROP_NEWEST, NULL);
     }
     if (rc) {
@@ -459,6 +470,21 @@ int cg_thumbs_submit(cg_thumbs *t, const cg_thumbs_job *job)
             cg_metric_inc(g_m.skipped);
         }
     }
+    return rc;
+}
+
+int cg_thumbs_after(cg_thumbs *t, void (*fn)(void *arg), void *arg)
+{
+    if (!t || !fn)
+        return CG_EINVAL;
+    item *it = calloc(1, sizeof(*it));
+    if (!it)
+        return CG_ENOMEM;
+    it->after = fn;
+    it->after_arg = arg;
+    int rc = cg_queue_push(t->q, it, CG_QUEUE_DROP_NEWEST, NULL);
+    if (rc)
+        free(it);
     return rc;
 }
 
@@ -481,9 +507,15 @@ void cg_thumbs_free(cg_thumbs *t)
         return;
     cg_thumbs_stop(t);
     if (t->q) {
-        void *item;
-        while (cg_queue_pop(t->q, &item, 0) == 0)
-            free(item);
+        /* Only when the worker never started: calls still run, jobs are
+         * dropped. */
+        void *p;
+        while (cg_queue_pop(t->q, &p, 0) == 0) {
+            item *it = p;
+            if (it->after)
+                it->after(it->after_arg);
+            free(it);
+        }
         cg_queue_free(t->q);
     }
     free(t);

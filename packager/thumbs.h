@@ -84,6 +84,14 @@ int cg_thumbs_new(cg_thumbs **out, cg_storage *st, const cg_thumbs_cfg *cfg);
  * CG_EINVAL, CG_ENOMEM (counted as skipped too). */
 int cg_thumbs_submit(cg_thumbs *t, const cg_thumbs_job *job);
 
+/* Any thread; never blocks. Queues fn(arg) to run on the worker once every
+ * job queued before it is done (and its on_done called): what is told
+ * after it then follows those jobs' outcomes, e.g. a broadcast's end after
+ * its last thumbnails. Returns 0, CG_EFULL (queue full), CG_ESTATE
+ * (stopping), CG_ENOMEM, CG_EINVAL; on any error fn was not queued and
+ * the caller runs it itself. */
+int cg_thumbs_after(cg_thumbs *t, void (*fn)(void *arg), void *arg);
+
 /* Makes what is queued, then stops the worker and waits for it (blocks:
  * not on the media loop). Later submits get CG_ESTATE. Idempotent. */
 void cg_thumbs_stop(cg_thumbs *t);

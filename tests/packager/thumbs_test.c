@@ -4,7 +4,8 @@
  * extraction, and clearly worse against another segment's keyframe),
  * across a reconnect (second init segment); audio-only, missing and
  * corrupt segments fail and are counted; a full queue skips and counts;
- * a thumbnail already stored is kept. */
+ * a thumbnail already stored is kept; a call queued after jobs runs after
+ * their outcomes. */
 #include <math.h>
 #include <pthread.h>
 #include <time.h>
@@ -132,6 +133,22 @@ static void on_done(void *arg, const cg_thumbs_result *res)
     }
 }
 
+/* cg_thumbs_after's call: notes how many outcomes came before it. */
+typedef struct after_mark {
+    results *r;
+    int seen;
+    int ran;
+} after_mark;
+
+static void mark_after(void *arg)
+{
+    after_mark *m = arg;
+    pthread_mutex_lock(&m->r->mu);
+    m->seen = m->r->n;
+    pthread_mutex_unlock(&m->r->mu);
+    m->ran++;
+}
+
 static cg_thumbs_job job_for(const char *dir, uint64_t seq, uint32_t period)
 {
     cg_thumbs_job j = {.seq = seq, .period = period};
@@ -241,9 +258,16 @@ static void test_segments_get_their_keyframe(void)
         cg_thumbs_job j = job_for("b1", ev.seq[i], ev.period[i]);
         CHECK_INT(cg_thumbs_submit(t, &j), 0);
     }
+    /* Queued behind every job: runs once all their outcomes are out. */
+    after_mark mark = {.r = &res};
+    CHECK_INT(cg_thumbs_after(t, mark_after, &mark), 0);
     cg_thumbs_stop(t); /* makes what is queued */
+    CHECK_INT(mark.ran, 1);
+    CHECK_INT(mark.seen, ev.n);
     cg_thumbs_job j = job_for("b1", 0, 0);
     CHECK_INT(cg_thumbs_submit(t, &j), CG_ESTATE);
+    CHECK_INT(cg_thumbs_after(t, mark_after, &mark), CG_ESTATE);
+    CHECK_INT(cg_thumbs_after(t, NULL, &mark), CG_EINVAL);
     cg_thumbs_stats s;
     cg_thumbs_get_stats(t, &s);
     CHECK_INT(s.made, ev.n);
@@ -431,6 +455,8 @@ static void test_queue_full_skips(void)
     CHECK(__atomic_load_n(&res.holding, __ATOMIC_ACQUIRE));
     CHECK_INT(cg_thumbs_submit(t, &j1), 0);
     CHECK_INT(cg_thumbs_submit(t, &j0), 0);
+    after_mark mark = {.r = &res};
+    CHECK_INT(cg_thumbs_after(t, mark_after, &mark), CG_EFULL); /* not queued: not counted */
     CHECK_INT(cg_thumbs_submit(t, &j1), CG_EFULL);
     CHECK_INT(cg_thumbs_submit(t, &j1), CG_EFULL);
     cg_thumbs_stats s;
