@@ -236,6 +236,26 @@ static void kf_on_loop(void *arg)
     __atomic_store_n(&b->kf_posted, 0, __ATOMIC_RELEASE);
 }
 
+/* A broadcast's end, told on the thumbnail worker once the thumbnails
+ * queued before it are out: the end comes after them. */
+typedef struct ended_note {
+    cg_recorder *r;
+    char stream[CG_STREAM_NAME_MAX + 1];
+    char broadcast[CG_TL_ID_MAX + 1];
+    double duration_s;
+} ended_note;
+
+static void tell_ended(void *arg)
+{
+    ended_note *note = arg;
+    cg_recorder_event out = {.type = CG_RECORDER_EV_ENDED,
+                             .stream = note->stream,
+                             .broadcast = note->broadcast,
+                             .duration_s = note->duration_s};
+    note->r->listen_fn(note->r->listen_arg, &out);
+    free(note);
+}
+
 /* Tells the listener of published segments and of the end (worker). */
 static void notify_packager_event(bcast *b, const cg_packager_event *ev)
 {
@@ -261,6 +281,17 @@ static void notify_packager_event(bcast *b, const cg_packager_event *ev)
                 out.duration_s = (double)(last->start + last->duration) / ts;
             }
             cg_tl_snap_free(snap);
+        }
+        ended_note *note = b->video && r->thumbs ? malloc(sizeof(*note)) : NULL;
+        if (note) {
+            note->r = r;
+            memcpy(note->stream, b->stream, sizeof(note->stream));
+            memcpy(note->broadcast, b->id, sizeof(note->broadcast));
+            note->duration_s = out.duration_s;
+            /* Refused (queue full): told now, before its last thumbnails. */
+            if (cg_thumbs_after(r->thumbs, tell_ended, note) == 0)
+                return;
+            free(note);
         }
     }
     r->listen_fn(r->listen_arg, &out);

@@ -163,11 +163,13 @@ typedef struct cg_recorder_event {
     uint64_t wall_us;  /* SEGMENT: wall clock of its first frame (the playlists' PDT) */
 } cg_recorder_event;
 
-/* Runs on the media loop (STARTED) or the broadcast's packager worker
- * (SEGMENT, ENDED); a broadcast's events come in order: STARTED before its
- * first SEGMENT (raised before any frame reaches the packager), ENDED
- * last. Copy what you need; do not block and do not call back into the
- * recorder. */
+/* Runs on the media loop (STARTED), the broadcast's packager worker
+ * (SEGMENT; ENDED of an audio-only broadcast) or the thumbnail worker
+ * (ENDED of a video broadcast, queued behind its last thumbnails so that
+ * the thumbnail listener hears of them first, unless that queue was full).
+ * A broadcast's events come in order: STARTED before its first SEGMENT
+ * (raised before any frame reaches the packager), ENDED last. Copy what
+ * you need; do not block and do not call back into the recorder. */
 typedef void (*cg_recorder_listener_fn)(void *arg, const cg_recorder_event *ev);
 
 /* Sets the listener (NULL: none). Call it before cg_recorder_attach; fn

@@ -7,8 +7,8 @@ keyframe as FFmpeg extracts it from the served init + media segment and
 scales it (psnr filter), and clearly not the keyframe of the segment two
 further on (aiortc's pattern moves), so shuffled or stale thumbnails fail.
 A WebSocket client on the events port gets one "thumbnail" event per
-segment naming the same URL (after the segment's "segment" event when
-those are sent). The counters in /metrics agree. After a restart the API
+segment naming the same URL, after that segment's "segment" event and
+before the broadcast's "stream.ended". The counters in /metrics agree. After a restart the API
 still names the thumbnails and they are served. Bad names answer 400,
 absent thumbnails 404, both as problem+json."""
 import asyncio
@@ -219,7 +219,14 @@ class Thumbnails(harness.ClipgateTestCase):
             if e["segment"] in seg_seq:
                 self.assertGreater(e["seq"], seg_seq[e["segment"]],
                                    "a thumbnail event came before its segment's")
-        log(f"{n} thumbnail events ({len(seg_seq)} segment events seen)")
+        self.assertEqual(len(seg_seq), n, "segment events")
+        # The broadcast's end is told after its last thumbnails.
+        ended = hls_util.wait_for(
+            lambda: [e for e in events.of_type("stream.ended") if e.get("broadcast") == bid], 10,
+            what="stream.ended")
+        self.assertGreater(ended[0]["seq"], max(e["seq"] for e in events.of_type("thumbnail")),
+                           "a thumbnail event came after stream.ended")
+        log(f"{n} thumbnail events, each after its segment event and before stream.ended")
 
         # Cached as immutable: the same validator on every fetch.
         r = get(cg, segs[0]["thumbnail"])
