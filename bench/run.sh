@@ -6,6 +6,7 @@
 #   bench/run.sh whip [whip_connect.py options]
 #   bench/run.sh hls [hls_latency.py options]  e.g. bench/run.sh hls --seconds 60
 #   bench/run.sh thumbs [thumbs.py options]    e.g. bench/run.sh thumbs --runs 100
+#   bench/run.sh events [--events N]           cost of publishing a live event
 #
 # whip_connect.py rewrites bench/results.md; hls_latency.py and thumbs.py
 # then replace only their own sections of it, so running all keeps all.
@@ -28,10 +29,24 @@ thumbs_bin() {
     cmake --build build/release -j2 --target thumbs_bench >/dev/null
     echo "$PWD/build/release/thumbs_bench"
 }
+events_section() {
+    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+    cmake --build build/release -j2 --target events_bench >/dev/null
+    # Replaces its section of bench/results.md with thumbs.py's writer.
+    build/release/events_bench "$@" | /usr/bin/python3 -c 'import sys
+sys.path.insert(0, "bench")
+import thumbs
+thumbs.HEADING = "# Live events: publishing cost"
+text = sys.stdin.read()
+sys.stdout.write(text)
+thumbs.write_section("bench/results.md", text)'
+}
 case "${1:-}" in
     whip) shift; in_netns bench/whip_connect.py "$@" ;;
     hls) shift; in_netns bench/hls_latency.py "$@" ;;
     thumbs) shift; /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)" "$@" ;;
+    events) shift; events_section "$@" ;;
     *) in_netns bench/whip_connect.py "$@"; in_netns bench/hls_latency.py
-       /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)" ;;
+       /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)"
+       events_section ;;
 esac

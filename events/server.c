@@ -35,7 +35,7 @@
 #define RX_BUFFER_BYTES 1024
 /* A dropped client gets this long to read what its socket holds and its
  * 1008 close before the connection is cut. */
-#define DROP_GRACE_S 5
+#define DROP_GRACE_S 10
 /* On stop, clients get this long to receive their 1001 close. */
 #define STOP_GRACE_US 500000u
 

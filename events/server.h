@@ -12,7 +12,7 @@
  * gets 404, a plain HTTP GET /events gets 426 (Upgrade Required), any other
  * plain HTTP request 404, each as application/problem+json. A client the
  * bus drops for falling behind gets no more events and is closed with 1008
- * once its socket takes the close frame (cut after 5 s if it never does,
+ * once its socket takes the close frame (cut after 10 s if it never does,
  * its remaining queue discarded); a join over the client
  * limit is closed with 1013 (try again later); shutdown closes every client
  * with 1001 (going away).

@@ -36,7 +36,7 @@ import whep_util
 from harness import http_request
 
 QUEUE = 16  # --events-queue: small, so the stalled client is dropped soon
-PUBLISH_S = 20
+PUBLISH_S = 25
 MAX_FLOOD = 1500  # WHEP create/delete pairs tried before giving up on the drop
 
 
