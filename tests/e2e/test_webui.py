@@ -153,13 +153,14 @@ class WebUI(harness.ClipgateTestCase):
         print(f"webui: events connected {steps['home']['eventsUpMs']} ms after load; publish "
               f"connected {steps['publish']['connectMs']} ms after Go live "
               f"({steps['publish']['stats']}); Home showed the stream "
-              f"{steps['home_live']['afterConnectedMs']} ms after the publisher connected; "
+              f"{steps['home_live']['afterConnectedMs']} ms after the Publish page went live; "
               f"WHEP first frame {w['firstFrameMs']} ms, latency {w['latency'][0]} "
               f"({w['latency'][1]}); HLS first frame {h['firstFrameMs']} ms, latency "
               f"{h['latency']} (hls.js {h['version']}); studio ready with {s['thumbs']} thumbnails "
               f"of {s['segments']} segments; clip created in {c['createMs']} ms, shown in the "
               f"other studio {c['shownInOtherMs']} ms later, MP4 {c['duration']:.3f} s, "
-              f"{c['frames']} frames; Home showed the end {steps['stop']['endedMs']} ms after Stop",
+              f"{c['frames']} frames; Home dropped the stream {steps['stop']['goneAfterStopMs']} ms and showed the "
+              f"broadcast ended {steps['stop']['endedAfterStopMs']} ms after Stop (grace 2 s)",
               file=sys.stderr)
 
 

@@ -145,6 +145,18 @@ async function main() {
       await until('the first state load', () => stateRequests('home', 0).length >= 2, 10000);
       await home.waitForLoadState('networkidle');
       const empty = await home.evaluate(() => !document.querySelector('#live-empty').hidden);
+      // From now on, note when the stream's card comes and goes (the
+      // page's clock is this machine's wall clock, like the other pages').
+      await home.evaluate(() => {
+        window.cgSeen = [];
+        new MutationObserver(() => {
+          window.cgSeen.push({
+            t: Date.now(),
+            live: [...document.querySelectorAll('#live li')].map((li) => li.dataset.stream),
+            ended: document.querySelectorAll('#recent .badge.ended').length,
+          });
+        }).observe(document.querySelector('main'), { childList: true, subtree: true });
+      });
       return { eventsUpMs: up.ms, emptyShown: empty, screenshot: await shot(home, 'home.png') };
     });
     const homeLoaded = Date.now();
@@ -155,6 +167,13 @@ async function main() {
       await pub.goto(`${args.base}/ui/publish.html`);
       await pub.fill('#name', args.stream);
       await pub.selectOption('#size', '640x360');
+      // When the page says live (ICE and DTLS connected, the session made).
+      await pub.evaluate(() => {
+        const st = document.querySelector('#state');
+        new MutationObserver(() => {
+          if (st.dataset.state === 'live' && !window.cgLiveAt) window.cgLiveAt = Date.now();
+        }).observe(st, { attributes: true });
+      });
       await pub.click('#start');
       const live = await until('the publish page to be live',
         () => pub.evaluate(() => {
@@ -162,7 +181,7 @@ async function main() {
           if (err.dataset.kind === 'error' && !err.hidden) throw new Error(err.textContent);
           return document.querySelector('#state').dataset.state === 'live';
         }), 30000);
-      published = Date.now();
+      published = await pub.evaluate(() => window.cgLiveAt);
       // A few seconds of stats.
       await until('bitrate stats', () => pub.evaluate(() => /bit\/s/.test(document.querySelector('#s-bitrate').textContent)), 15000);
       const stats = await pub.evaluate(() => ({
@@ -178,11 +197,12 @@ async function main() {
     await step('home_live', async () => {
       const seen = await until('the stream on the home page',
         () => home.evaluate((name) => !!document.querySelector(`#live li[data-stream="${CSS.escape(name)}"]`), args.stream), 20000, 50);
-      const afterPublishMs = Date.now() - published;
+      const shownAt = await home.evaluate((name) => (window.cgSeen.find((x) => x.live.includes(name)) || {}).t, args.stream);
       const liveRow = await home.evaluate(() => !!document.querySelector('#recent tr .badge.live'));
       return {
         shownMs: seen.ms,
-        afterConnectedMs: afterPublishMs,
+        // negative: Home showed it before the publisher's DTLS was up
+        afterConnectedMs: shownAt - published,
         liveRow,
         stateRequestsAfterLoad: stateRequests('home', homeLoaded),
         screenshot: await shot(home, 'home-live.png'),
@@ -346,12 +366,20 @@ async function main() {
     await step('stop', async () => {
       const t = Date.now();
       await pub.click('#stop');
+      const n = await home.evaluate(() => window.cgSeen.length);
       await until('the stream to leave the home page', () => home.evaluate((name) => !document.querySelector(`#live li[data-stream="${CSS.escape(name)}"]`), args.stream), 20000, 50);
       const ended = await until('the broadcast to show as ended', () => home.evaluate(() => !!document.querySelector('#recent tr .badge.ended')), 20000, 50);
       return {
         endedMs: ended.ms,
         stateRequestsAfterLoad: stateRequests('home', homeLoaded),
-        sinceStopMs: Date.now() - t,
+        goneAfterStopMs: await home.evaluate(([name, from, t0]) => {
+          const x = window.cgSeen.slice(from).find((e) => !e.live.includes(name));
+          return x ? x.t - t0 : null;
+        }, [args.stream, n, t]),
+        endedAfterStopMs: await home.evaluate(([from, t0]) => {
+          const x = window.cgSeen.slice(from).find((e) => e.ended > 0);
+          return x ? x.t - t0 : null;
+        }, [n, t]),
         screenshot: await shot(home, 'home-ended.png'),
       };
     });
