@@ -2,12 +2,14 @@
 playwright-core, fake camera), inside a network namespace holding only lo.
 
 One run walks the whole path a person takes: Home opens and its events
-indicator connects; the Publish page goes live over WHIP; Home shows the
+indicator connects; the Publish page, refused without the publish token,
+shows the 401 problem's detail sentence, then with it goes live over WHIP;
+Home shows the
 stream from the stream.started event without asking the API again; Watch
 plays over WHEP (frames decoded, currentTime advancing, viewer count 1
 from the viewers event) and then over HLS with hls.js; the Clip studio
 shows 320 px thumbnails per segment over the timeline, sets a 5 s range,
-creates the clip, lists it (a second studio page gets it from the
+previews it (playback stops at the out-point), creates the clip, lists it (a second studio page gets it from the
 clip.created event), and plays its MP4 in a <video> (decoded frames,
 duration 5 s within a frame); stopping the Publish page ends the broadcast
 on Home, again from events.
@@ -30,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "webui.mjs")
 ARTIFACTS = os.path.join(HERE, "artifacts", "webui")
 STREAM = "webui-cam"
+TOKEN = "webui-s3cret"
 FRAME_S = 1 / 30  # Chromium's fake camera
 
 
@@ -61,10 +64,11 @@ class WebUI(harness.ClipgateTestCase):
             self.skipTest(reason)
         # A short reconnect grace: the broadcast ends (stream.ended) soon
         # after the Publish page stops.
-        cg = self.start_clipgate("--public-ip", "127.0.0.1", "--reconnect-grace", "2s")
+        cg = self.start_clipgate("--public-ip", "127.0.0.1", "--reconnect-grace", "2s",
+                                 "--publish-token", TOKEN)
         os.makedirs(ARTIFACTS, exist_ok=True)
         cmd = ["node", DRIVER, "--base", cg.url(""), "--events-port", str(events_port(cg)),
-               "--stream", STREAM, "--artifacts", ARTIFACTS]
+               "--stream", STREAM, "--token", TOKEN, "--artifacts", ARTIFACTS]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=240, cwd=HERE)
         sys.stderr.write(proc.stderr[-8000:])
@@ -95,7 +99,11 @@ class WebUI(harness.ClipgateTestCase):
         self.assertTrue(steps["home_live"]["liveRow"])
         self.assertEqual(steps["stop"]["stateRequestsAfterLoad"], [])
 
-        # Publish: H.264 from the fake camera.
+        # Publish: without the token the page shows the 401 problem's detail
+        # sentence; with it, H.264 from the fake camera.
+        r = http_request("POST", cg.url("/whip/x"), "v=0\r\n",
+                         {"Content-Type": "application/sdp"})
+        self.assertEqual(steps["publish"]["refused"], self.assertProblem(r, 401)["detail"])
         self.assertIn("H264", steps["publish"]["stats"]["codec"])
 
         # WHEP: frames decoded and the playhead moving; one viewer counted
@@ -124,6 +132,9 @@ class WebUI(harness.ClipgateTestCase):
         self.assertTrue(all(ht > 0 and ht % 2 == 0 for ht in s["heights"]), s)
         self.assertGreaterEqual(s["ticks"]["seg"], s["thumbs"], s)
         self.assertEqual(s["len"], "5.000 s", s)
+        # The preview stopped at the out-point (within a timeupdate, ~0.25 s).
+        self.assertGreaterEqual(s["previewStoppedAt"], s["range"][1] - 0.05, s)
+        self.assertLess(s["previewStoppedAt"], s["range"][1] + 0.5, s)
 
         # Clip: created, listed here and (by event) in the other studio,
         # and its MP4 plays: 5 s within a frame, frames decoded.

@@ -4,10 +4,11 @@
 // playwright-core, uses clipgate's own pages the way a person would:
 //
 //   node webui.mjs --base http://127.0.0.1:PORT --events-port N --stream NAME
-//                  --artifacts DIR
+//                  --token PUBLISH_TOKEN --artifacts DIR
 //
 // 1. Home (/) opens and its events indicator connects.
-// 2. Publish (/ui/publish.html) goes live with the fake camera over WHIP.
+// 2. Publish (/ui/publish.html) without the token shows clipgate's 401
+//    problem detail; with it, it goes live with the fake camera over WHIP.
 // 3. Home shows the stream, from the stream.started event: the page makes
 //    no request for state after it loaded (requests to /api/v1/streams and
 //    /api/v1/recordings are counted).
@@ -43,6 +44,7 @@ function parseArgs(argv) {
     if (k === '--base') a.base = v.replace(/\/$/, '');
     else if (k === '--events-port') a.eventsPort = Number(v);
     else if (k === '--stream') a.stream = v;
+    else if (k === '--token') a.token = v;
     else if (k === '--artifacts') a.artifacts = v;
     else throw new Error(`unknown argument ${k}`);
   }
@@ -174,6 +176,14 @@ async function main() {
           if (st.dataset.state === 'live' && !window.cgLiveAt) window.cgLiveAt = Date.now();
         }).observe(st, { attributes: true });
       });
+      // No token: the page says what clipgate's 401 problem says.
+      await pub.click('#start');
+      const refused = await until('the 401 explained', () => pub.evaluate(() => {
+        const s = document.querySelector('#status');
+        return s.dataset.kind === 'error' && !s.hidden && !document.querySelector('#start').disabled
+          ? s.textContent : null;
+      }), 20000);
+      await pub.fill('#token', args.token || '');
       await pub.click('#start');
       const live = await until('the publish page to be live',
         () => pub.evaluate(() => {
@@ -191,7 +201,7 @@ async function main() {
         bitrate: document.querySelector('#s-bitrate').textContent,
         lost: document.querySelector('#s-lost').textContent,
       }));
-      return { connectMs: live.ms, stats, screenshot: await shot(pub, 'publish.png') };
+      return { refused: refused.value, connectMs: live.ms, stats, screenshot: await shot(pub, 'publish.png') };
     });
 
     await step('home_live', async () => {
@@ -322,7 +332,14 @@ async function main() {
       await studio.fill('#in', (outT - 5).toFixed(3));
       await studio.dispatchEvent('#in', 'change');
       const len = await studio.textContent('#len');
-      return { ...ready.value, ticks, scrubbedTo: scrubbed, range: [outT - 5, outT], len, screenshot: await shot(studio, 'studio.png') };
+      // Preview: plays from the in-point and stops at the out-point.
+      await studio.click('#preview');
+      const previewed = await until('the range preview to stop at the out-point', () => studio.evaluate(() => {
+        const st = window.clipgate;
+        const t = document.querySelector('#video').currentTime + st.offset;
+        return !st.previewing && document.querySelector('#video').paused ? t : null;
+      }), 20000);
+      return { ...ready.value, ticks, scrubbedTo: scrubbed, range: [outT - 5, outT], len, previewStoppedAt: previewed.value, screenshot: await shot(studio, 'studio.png') };
     });
 
     await step('clip', async () => {
