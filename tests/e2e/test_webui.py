@@ -156,7 +156,7 @@ class WebUI(harness.ClipgateTestCase):
         self.assertGreaterEqual(e["thumbs"], s["thumbs"], e)
 
         for name in ("home.png", "publish.png", "home-live.png", "watch-whep.png",
-                     "watch-hls.png", "studio.png", "studio-clip.png", "studio-phone.png",
+                     "watch-hls.png", "studio.png", "studio-clip.png", "studio-phone.png", "home-phone.png",
                      "home-ended.png", "studio-ended.png"):
             p = os.path.join(ARTIFACTS, name)
             self.assertTrue(os.path.getsize(p) > 1000, p)

@@ -216,6 +216,12 @@ async function main() {
         liveRow,
         stateRequestsAfterLoad: stateRequests('home', homeLoaded),
         screenshot: await shot(home, 'home-live.png'),
+        phone: await (async () => {
+          await home.setViewportSize({ width: 390, height: 844 });
+          const p = await shot(home, 'home-phone.png');
+          await home.setViewportSize({ width: 1280, height: 800 });
+          return p;
+        })(),
       };
     });
 
@@ -370,9 +376,11 @@ async function main() {
         const li = document.querySelector(`#clips li[data-clip="${id}"]`);
         return { download: li.querySelector('a.download').getAttribute('href'), buttons: [...li.querySelectorAll('button')].map((b) => b.textContent) };
       }, clipId);
-      // The same page at phone width.
+      // The same page at phone width, in the dark scheme.
       await studio.setViewportSize({ width: 390, height: 844 });
+      await studio.emulateMedia({ colorScheme: 'dark' });
       await shot(studio, 'studio-phone.png');
+      await studio.emulateMedia({ colorScheme: 'light' });
       await studio.setViewportSize({ width: 1280, height: 800 });
       return {
         id: clipId, createMs: made.ms, status, shownInOtherMs: inOther.ms, otherListLoads,
