@@ -190,6 +190,9 @@ int cg_rewriter_map_ts(const cg_rewriter *rw, uint32_t ssrc, uint32_t ts, uint32
 
 void cg_rewriter_stats_get(const cg_rewriter *rw, cg_rewriter_stats *st)
 {
-    if (rw && st)
+    if (rw && st) {
         *st = rw->st;
+        st->src_ssrc = rw->src_ssrc;
+        st->src_seq = rw->last_orig;
+    }
 }

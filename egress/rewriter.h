@@ -48,6 +48,8 @@ typedef struct cg_rewriter_stats {
     uint64_t resent;    /* packets rewritten again for NACKs */
     uint16_t last_seq;  /* last output seq written */
     uint32_t last_ts;   /* last output ts written */
+    uint32_t src_ssrc;  /* source of the last packet written */
+    uint16_t src_seq;   /* its source seq */
 } cg_rewriter_stats;
 
 /* cfg borrowed. Gives *out (cg_rewriter_free). Returns 0, CG_EINVAL (NULL,

@@ -46,6 +46,8 @@
 #define REPLAY_PKTS_PER_TICK 24
 #define REPLAY_BYTES_PER_TICK 24000
 #define REPLAY_MAX_ROUNDS 64
+/* Packets taken from the history to bridge a GOP change during a replay. */
+#define REPLAY_MAX_FILL 256
 /* Replayed frames are 4 ms apart on the viewer's timeline (90 kHz). */
 #define REPLAY_TS_STEP 360u
 #define RTCP_INTERVAL_US 1000000u
@@ -236,10 +238,35 @@ static int replay_snap(void *arg, cg_gop_snap *snap)
     return cg_feed_snapshot(v->feed, snap);
 }
 
+/* Packets between the last one replayed and p, from the stream's history:
+ * when a new keyframe replaces the GOP during the replay, the end of the
+ * old GOP is no longer in a snapshot, and without them the viewer would
+ * see a gap and NACK what it was never sent. */
+static void replay_fill_gap(cg_viewer *v, const cg_pkt *p, uint64_t now)
+{
+    cg_rewriter_stats st;
+    cg_rewriter_stats_get(v->video.rw, &st);
+    if (!st.forwarded || st.src_ssrc != p->ssrc)
+        return;
+    uint16_t gap = (uint16_t)(p->seq - st.src_seq - 1u);
+    if (gap == 0 || gap > REPLAY_MAX_FILL)
+        return;
+    for (uint16_t i = 1; i <= gap; i++) {
+        cg_pkt *h = NULL;
+        if (cg_feed_history_get(v->feed, p->ssrc, (uint16_t)(st.src_seq + i), now, &h) != 0)
+            continue; /* lost upstream too: the viewer sees the gap */
+        if (send_video(v, h, 1, now) == 0)
+            v->c.replayed++;
+        cg_pkt_unref(h);
+    }
+}
+
 static int replay_send(void *arg, const cg_pkt *p)
 {
     cg_viewer *v = arg;
-    int rc = send_video(v, p, 1, cg_now_us());
+    uint64_t now = cg_now_us();
+    replay_fill_gap(v, p, now);
+    int rc = send_video(v, p, 1, now);
     if (rc == 0)
         v->c.replayed++;
     return rc;
