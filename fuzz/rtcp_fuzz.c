@@ -1,13 +1,16 @@
 /* Fuzz target for rtc/rtcp.c: walks the input as a compound RTCP packet to
  * its end or first error. Each packet must lie inside the input, and what
  * the builders can express must survive a rebuild: SR/RR report blocks,
- * SDES CNAME, and the set of NACKed sequence numbers. Violations abort(). */
+ * SDES CNAME, and the set of NACKed sequence numbers. Report blocks also go
+ * through the WHEP receiver-report figures (egress/report.h), whose loss,
+ * jitter and RTT must stay in range. Violations abort(). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "egress/report.h"
 #include "rtc/rtcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,6 +87,23 @@ static void rebuild(void)
     }
 }
 
+/* What a WHEP viewer's report blocks give, with each block's LSR known (as
+ * if we had sent that SR) so the RTT arithmetic runs on any value. */
+static void viewer_figures(uint64_t now_ntp)
+{
+    for (size_t i = 0; i < pkt.n_reports; i++) {
+        const cg_rtcp_report_block *rb = &pkt.reports[i];
+        cg_report_sr_log log = {0};
+        cg_report_sr_sent(&log, (uint64_t)rb->lsr << 16);
+        cg_report_rx rx;
+        cg_report_rx_init(&rx);
+        cg_report_rx_apply(&rx, rb, i % 2 ? 48000 : 90000, &log, now_ntp);
+        if (rx.reports != 1 || rx.loss < 0 || rx.loss >= 1 || rx.jitter_ms < 0 ||
+            rx.rtt_us < -1 || rx.rtt_us > 32768000000ll || (rb->lsr == 0 && rx.rtt_us != -1))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cg_rtcp_iter it;
@@ -100,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         seen += pkt.raw_len;
         (void)cg_ntp_to_wall_us(pkt.ntp);
+        viewer_figures(pkt.ntp ? pkt.ntp : 0xe5a1c3d2b4f60000ull);
         rebuild();
     }
     if (rc != CG_ENOTFOUND && rc != CG_ETRUNC && rc != CG_EPROTO)
