@@ -39,17 +39,20 @@
 /* While a connected viewer waits for a keyframe, the request is repeated
  * at this pace; the feed's limiter lets one a second through. */
 #define KEYREQ_RETRY_US 500000u
-/* GOP replay pacing: at most 24 packets or 24 kB every 5 ms, i.e. about
- * 4.8 MB/s (38 Mbit/s): a 10 s GOP at 4 Mbit/s replays in about a second,
- * its keyframe in the first few ticks. */
+/* GOP replay pacing: at most 12 packets or 14.4 kB every 5 ms, i.e. about
+ * 2,400 packets or 2.9 MB (23 Mbit/s) a second: a 10 s GOP at 4 Mbit/s
+ * replays in under 2 s, its keyframe in the first few ticks; the 128
+ * packets a simple receiver buffers (aiortc) span about 50 ms, time for
+ * a NACK and its answer when a keyframe packet is lost. */
 #define REPLAY_TICK_US 5000u
-#define REPLAY_PKTS_PER_TICK 24
-#define REPLAY_BYTES_PER_TICK 24000
+#define REPLAY_PKTS_PER_TICK 12
+#define REPLAY_BYTES_PER_TICK 14400
 #define REPLAY_MAX_ROUNDS 64
 /* Packets taken from the history to bridge a GOP change during a replay. */
 #define REPLAY_MAX_FILL 256
-/* Replayed frames are 4 ms apart on the viewer's timeline (90 kHz). */
-#define REPLAY_TS_STEP 360u
+/* Replayed frames are as far apart on the viewer's timeline as they were
+ * sent (so a receiver's jitter estimate is not fooled), at least 2 ms. */
+#define REPLAY_TS_MIN_STEP 180u
 #define RTCP_INTERVAL_US 1000000u
 #define NACK_MAP 1024
 
@@ -89,10 +92,14 @@ struct cg_viewer {
     cg_timer rtcp_timer;
     cg_report_sr_log sr_log;
     uint64_t connected_us;
-    int key_seen;    /* the first keyframe has begun */
-    uint32_t key_ts; /* its source timestamp */
-    int64_t ttff_ms; /* -1 until its last packet went out */
+    uint64_t replay_frame_us; /* when the last replayed frame began */
+    uint32_t replay_src_ts;   /* its source timestamp */
+    int key_seen;             /* the first keyframe has begun */
+    uint32_t key_ts;          /* its source timestamp */
+    int64_t ttff_ms;          /* -1 until its last packet went out */
     uint64_t dropped_waiting, keyframe_requests;
+    uint64_t frames_published; /* video frames the publisher sent while connected */
+    uint64_t frames_sent;      /* video frames sent (last packets), replayed included */
     vcounts c, synced;
     uint8_t out[OUT_MAX + SRTP_TRAILER];
     uint8_t rtx_out[OUT_MAX + SRTP_TRAILER];
@@ -222,14 +229,27 @@ static void note_keyframe(cg_viewer *v, const cg_pkt *p, uint64_t now)
 static int send_video(cg_viewer *v, const cg_pkt *p, int replay, uint64_t now)
 {
     size_t n;
-    int rc = replay ? cg_rewriter_write_replay(v->video.rw, p, REPLAY_TS_STEP, v->out, OUT_MAX, &n)
-                    : cg_rewriter_write(v->video.rw, p, v->out, OUT_MAX, &n);
+    int rc;
+    if (replay) {
+        /* A new frame is stamped after the previous one by the time that
+         * passed between their sends. */
+        uint64_t gap_us = v->replay_frame_us ? now - v->replay_frame_us : 0;
+        uint32_t step = gap_us * 90 / 1000 > REPLAY_TS_MIN_STEP ? (uint32_t)(gap_us * 90 / 1000)
+                                                                : REPLAY_TS_MIN_STEP;
+        rc = cg_rewriter_write_replay(v->video.rw, p, step, v->out, OUT_MAX, &n);
+        if (rc == 0 && (!v->replay_frame_us || p->ts != v->replay_src_ts)) {
+            v->replay_frame_us = now;
+            v->replay_src_ts = p->ts;
+        }
+    } else {
+        rc = cg_rewriter_write(v->video.rw, p, v->out, OUT_MAX, &n);
+    }
     if (rc)
         return rc;
-    rc = send_out(v, &v->video, v->out, n, p->payload_len);
-    if (rc == 0)
-        note_keyframe(v, p, now);
-    return rc;
+    /* Counted when written: a packet lost on send is resent on NACK. */
+    note_keyframe(v, p, now);
+    v->frames_sent += p->marker;
+    return send_out(v, &v->video, v->out, n, p->payload_len);
 }
 
 static int replay_snap(void *arg, cg_gop_snap *snap)
@@ -334,6 +354,7 @@ static void on_feed_pkt(void *arg, int kind, cg_pkt *p, uint64_t now)
     }
     if (!v->video.rw)
         return;
+    v->frames_published += p->marker;
     switch (v->vstate) {
     case WAIT_CONNECT:
     case REPLAY: /* it comes with the next snapshot */
@@ -573,6 +594,7 @@ static int track_new(vtrack *t, int pt, uint32_t clock, uint32_t ts_gap)
  * follows the viewer count. */
 static void viewer_added(cg_viewer *v)
 {
+    cg_media_viewers_changed(v->m, v->stream_name, cg_viewer_count(v->m, v->stream_name));
     cg_metric_inc(g_metrics.viewers);
     cg_metric_inc(g_metrics.viewers_total);
     cg_info(v->stream_name, "WHEP viewer %s created (%zu viewers)", v->id,
@@ -581,6 +603,7 @@ static void viewer_added(cg_viewer *v)
 
 static void viewer_removed(cg_viewer *v)
 {
+    cg_media_viewers_changed(v->m, v->stream_name, cg_viewer_count(v->m, v->stream_name));
     cg_metric_sub(g_metrics.viewers, 1);
 }
 
@@ -680,7 +703,6 @@ int cg_viewer_create(cg_media *m, const cg_viewer_params *p, cg_viewer_created *
     v->feed = f;
     v->next = *viewer_list(m);
     *viewer_list(m) = v;
-    cg_media_viewers_changed(m, v->stream_name, cg_viewer_count(m, v->stream_name));
     memcpy(out->id, v->id, sizeof(v->id));
     memcpy(out->etag, v->etag, sizeof(v->etag));
     viewer_added(v);
@@ -716,13 +738,16 @@ void cg_viewer_destroy(cg_viewer *v)
     viewer_removed(v);
     cg_info(v->stream_name,
             "WHEP viewer %s ended: %llu video and %llu audio packets sent, %llu replayed, "
-            "%llu dropped on send, %llu packets NACKed, %llu resent (%llu as RTX)",
+            "%llu dropped on send, %llu packets NACKed, %llu resent (%llu as RTX), %llu NACKed "
+            "packets no longer held, %llu keyframe requests; %llu video frames published while "
+            "connected, %llu sent",
             v->id, (unsigned long long)v->video.packets, (unsigned long long)v->audio.packets,
             (unsigned long long)v->c.replayed, (unsigned long long)v->c.dropped,
             (unsigned long long)v->c.nacks,
             (unsigned long long)(v->c.resent_plain + v->c.resent_rtx),
-            (unsigned long long)v->c.resent_rtx);
-    cg_media_viewers_changed(v->m, v->stream_name, cg_viewer_count(v->m, v->stream_name));
+            (unsigned long long)v->c.resent_rtx, (unsigned long long)v->c.nack_misses,
+            (unsigned long long)v->keyframe_requests, (unsigned long long)v->frames_published,
+            (unsigned long long)v->frames_sent);
     viewer_free(v);
 }
 
@@ -789,6 +814,8 @@ static json_t *viewer_json(const cg_viewer *v)
     json_object_set_new(o, "state", json_string(state_names[v->vstate]));
     json_object_set_new(o, "ttff_ms", v->ttff_ms >= 0 ? json_integer(v->ttff_ms) : json_null());
     json_object_set_new(o, "packets_sent", json_integer((json_int_t)v->c.packets));
+    json_object_set_new(o, "frames_published", json_integer((json_int_t)v->frames_published));
+    json_object_set_new(o, "frames_sent", json_integer((json_int_t)v->frames_sent));
     json_object_set_new(o, "packets_replayed", json_integer((json_int_t)v->c.replayed));
     json_object_set_new(o, "packets_dropped", json_integer((json_int_t)v->c.dropped));
     json_object_set_new(o, "nacks", json_integer((json_int_t)v->c.nacks));

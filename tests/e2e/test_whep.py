@@ -3,12 +3,11 @@ Opus over WHIP to /whip/s while an aiortc viewer plays /whep/s for VIEW_S
 seconds, decoding what it receives, then DELETEs its session.
 
 The viewer must decode at least MIN_VIDEO_SHARE of the video frames the
-publisher delivered to clipgate while the viewer ran (the stream API's
-video frame counter read just before the viewer starts and right after it
-ends, so the share includes the viewer's connect time), receive audio
-frames, and DELETE must answer 200. Frames replayed from the GOP cache were
-delivered before the viewer started, so the share is capped at 1 and the
-decoded frames are bounded by the delivered ones plus the packets replayed.
+publisher sent while the viewer was connected (DTLS up to DELETE, counted
+by clipgate and logged when the viewer ends), receive audio frames, and
+DELETE must answer 200. Frames replayed from the GOP cache were published
+before the viewer connected, so the share is capped at 1, and the frames
+decoded are bounded by the frames sent to the viewer.
 While it plays, GET /api/v1/streams/s shows "viewers": 1, and 0 after.
 
 Instant first frame: with the GOP cache (the default) the stream's "whep"
@@ -200,9 +199,21 @@ class Whep(harness.ClipgateTestCase):
         # The viewer's entry as last seen while it played.
         res["session"] = sessions_seen[-1] if sessions_seen else None
         replayed = whep.get("packets_replayed", 0)
-        share = min(1.0, res["video_frames"] / delivered) if delivered else 0.0
+        # What the publisher sent while the viewer was connected and what was
+        # sent to it (replayed frames included), from its end line.
+        vid = res["location"].rsplit("/", 1)[1]
+        m = None
+        deadline = time.monotonic() + 5
+        while m is None and time.monotonic() < deadline:
+            m = re.search(r"WHEP viewer %s ended: .* (\d+) video frames published while "
+                          r"connected, (\d+) sent" % re.escape(vid), cg.log())
+            time.sleep(0.1)
+        self.assertIsNotNone(m, "no end line for viewer " + vid)
+        published, sent = int(m.group(1)), int(m.group(2))
+        share = min(1.0, res["video_frames"] / published) if published else 0.0
         print(f"whep: {label}: aiortc viewer decoded {res['video_frames']} video frames of "
-              f"{delivered} delivered by the publisher while it ran (share {share:.3f}), "
+              f"{published} published while it was connected (share {share:.3f}; {sent} sent "
+              f"to it with the GOP replay; {delivered} delivered from POST to exit), "
               f"{res['audio_frames']} audio frames, first picture "
               f"{res['video_first_s']} s after connected, {res['width']}x{res['height']}, "
               f"viewers seen {sorted(set(v for v in viewers_seen if v is not None))}; "
@@ -210,9 +221,9 @@ class Whep(harness.ClipgateTestCase):
               f"{whep.get('nacks_received')} NACKed, resent {whep.get('packets_resent')}, "
               f"{whep.get('packets_dropped')} dropped on send",
               file=sys.stderr)
-        self.assertGreater(delivered, 0)
+        self.assertGreater(published, 0)
         self.assertGreaterEqual(share, min_share, res)
-        self.assertLessEqual(res["video_frames"], delivered + replayed, res)
+        self.assertLessEqual(res["video_frames"], sent, res)
         self.assertGreater(res["audio_frames"], 0, res)
         self.assertEqual((res["width"], res["height"]), (640, 480), res)
         self.assertEqual(res["delete_status"], 200, res)
