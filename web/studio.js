@@ -12,7 +12,7 @@
 // The timeline comes from GET /api/v1/recordings/<id> once, then from the
 // live events (segment, thumbnail, clip.created, stream.ended): no polling.
 import {
-  $, ApiError, api, connectEvents, copyText, el, fmtTime, loadHls, param, say,
+  $, ApiError, api, check, connectEvents, copyText, el, fmtTime, loadHls, param, say,
 } from './app.js';
 
 const PREVIEW_WINDOW_S = 300; // ?duration=5m
@@ -183,7 +183,6 @@ function playClip(c) {
 async function loadTimeline() {
   const r = await api(`/api/v1/recordings/${encodeURIComponent(st.broadcast)}`);
   st.live = r.state === 'live';
-  if (!st.stream) st.streamName = r.stream;
   for (const s of r.segments || []) addSeg(s);
   $('#subtitle').textContent = `${r.stream} · broadcast ${r.id} · ${st.live ? 'live' : 'ended'}`;
 }
@@ -237,7 +236,7 @@ async function init() {
         st.ready = true;
         return;
       }
-      if (!resp.ok) await api(url); // throws with the problem's detail
+      await check(resp); // another error: its problem's detail
       st.previewStart = Number(resp.headers.get('Preview-Start-Seconds'));
       st.broadcast = resp.headers.get('Stream-Media-Id');
       document.title = `${st.stream} · Clip studio · clipgate`;

@@ -48,6 +48,9 @@ async function startWhep() {
     if (player.pc !== pc) return;
     const s = pc.connectionState;
     setState(s === 'connected' ? 'live' : s, s === 'connected' ? 'live · WebRTC' : s);
+    if (s === 'failed') {
+      say('#status', 'The WebRTC connection to clipgate failed: UDP to its media port must be reachable from here. HLS works over plain HTTP.', 'error');
+    }
   };
   setState('connecting', 'connecting…');
   await pc.setLocalDescription(await pc.createOffer());
