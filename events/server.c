@@ -36,6 +36,13 @@
 /* A dropped client gets this long to read what its socket holds and its
  * 1008 close before the connection is cut. */
 #define DROP_GRACE_S 10
+/* A client silent this long is pinged; one that does not answer (pong or
+ * anything) within the second interval is hung up: a peer that vanished
+ * without a FIN does not hold a client slot for ever. */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 30,
+    .secs_since_valid_hangup = 75,
+};
 /* On stop, clients get this long to receive their 1001 close. */
 #define STOP_GRACE_US 500000u
 
@@ -356,6 +363,7 @@ int cg_events_server_new(cg_events_server **out, const cg_events_server_cfg *cfg
     info.gid = -1;
     info.uid = -1;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.retry_and_idle_policy = &idle_policy;
     if (cfg->bind && strchr(cfg->bind, '.') && !any_address(cfg->bind))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (cfg->tls_cert) {

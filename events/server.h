@@ -17,6 +17,9 @@
  * limit is closed with 1013 (try again later); shutdown closes every client
  * with 1001 (going away).
  *
+ * A client silent for 30 s is pinged (browsers answer on their own) and
+ * hung up after 75 s without an answer.
+ *
  * Each client's socket send buffer is fixed (SNDBUF_BYTES in server.c) so
  * that a client that stops reading is noticed after a bounded backlog: the
  * kernel's buffer, then queue_len messages on the bus. */
@@ -56,7 +59,8 @@ uint16_t cg_events_server_port(const cg_events_server *s);
  * but the service thread. */
 void cg_events_server_stop(cg_events_server *s);
 
-/* Stops if needed, frees the bus and the server. Accepts NULL. */
+/* Stops if needed, frees the bus and the server. No producer may still be
+ * emitting. Accepts NULL. */
 void cg_events_server_free(cg_events_server *s);
 
 #endif
