@@ -73,6 +73,7 @@ async function startWhep() {
 }
 
 function stopWhep() {
+  player.lastInbound = null;
   const loc = player.location;
   player.location = null;
   if (loc) fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {});
@@ -81,9 +82,11 @@ function stopWhep() {
   video.srcObject = null;
 }
 
-// Latency of WebRTC playback: the time a frame waits in the jitter buffer
-// (getStats: jitterBufferDelay / jitterBufferEmittedCount) plus half the
-// round trip to clipgate (the network path one way).
+// Latency of WebRTC playback, from clipgate to the decoded frame: half the
+// round trip (the network one way), the time a frame waits in the jitter
+// buffer from its first packet (jitterBufferDelay) and its decoding
+// (totalDecodeTime), per frame over the last second. The publisher's
+// capture, encoding and uplink are not in it.
 async function whepStats() {
   const pc = player.pc;
   if (!pc) return;
@@ -98,11 +101,20 @@ async function whepStats() {
   $('#s-frames').textContent = String(inb.framesDecoded || 0);
   $('#s-video').textContent = inb.frameWidth
     ? `${inb.frameWidth}×${inb.frameHeight} · ${Math.round(inb.framesPerSecond || 0)} fps` : '–';
-  const jb = inb.jitterBufferEmittedCount ? inb.jitterBufferDelay / inb.jitterBufferEmittedCount : NaN;
+  const prev = player.lastInbound || {};
+  player.lastInbound = inb;
+  const per = (total, count) => {
+    const dc = (inb[count] || 0) - (prev[count] || 0);
+    return dc > 0 ? ((inb[total] || 0) - (prev[total] || 0)) / dc : NaN;
+  };
+  const jb = per('jitterBufferDelay', 'jitterBufferEmittedCount');
+  const dec = per('totalDecodeTime', 'framesDecoded');
   const rtt = pair && Number.isFinite(pair.currentRoundTripTime) ? pair.currentRoundTripTime : 0;
   if (Number.isFinite(jb)) {
-    $('#s-latency').textContent = `${Math.round((jb + rtt / 2) * 1000)} ms`;
-    $('#s-latency-how').textContent = `jitter buffer ${Math.round(jb * 1000)} ms + ½ round trip ${Math.round(rtt * 500)} ms`;
+    const d = Number.isFinite(dec) ? dec : 0;
+    const ms = (x) => Math.round(x * 1000);
+    $('#s-latency').textContent = `${ms(rtt / 2 + jb + d)} ms`;
+    $('#s-latency-how').textContent = `½ round trip ${ms(rtt / 2)} ms + jitter buffer ${ms(jb)} ms + decode ${ms(d)} ms`;
   }
 }
 
