@@ -182,7 +182,9 @@ static int app_init(cg_app *app, char *err, size_t errlen)
         if (rc) {
             snprintf(err, errlen, "cannot start the events server on %s port %d: %s", cfg->bind,
                      cfg->events_port,
-                     rc == CG_EIO ? "the port is in use or TLS setup failed" : cg_strerror(rc));
+                     rc == CG_EIO       ? strerror(errno)
+                     : rc == CG_ECRYPTO ? "the TLS certificate or key was refused"
+                                        : cg_strerror(rc));
             return rc;
         }
     }

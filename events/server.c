@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -339,12 +342,52 @@ static bool any_address(const char *bind)
     return !bind || !*bind || strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0;
 }
 
+/* Binds and closes a socket on the port first: libwebsockets reports a
+ * taken port only in its log (and leaks a little on that path), so this
+ * gives the caller errno. 0 or CG_EIO with errno set. */
+static int port_free(const char *bind_addr, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (any_address(bind_addr) && !(bind_addr && strchr(bind_addr, ':'))) {
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        v4->sin_port = htons(port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET, bind_addr ? bind_addr : "", &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, bind_addr ? bind_addr : "::", &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        len = sizeof(*v6);
+    } else {
+        return 0; /* an interface name: let libwebsockets decide */
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return CG_EIO;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : CG_EIO;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 int cg_events_server_new(cg_events_server **out, const cg_events_server_cfg *cfg)
 {
     if (!out || !cfg || !cfg->port || !cfg->tls_cert != !cfg->tls_key)
         return CG_EINVAL;
     pthread_once(&metrics_once, metrics_register);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+    if (port_free(cfg->bind, cfg->port) != 0)
+        return CG_EIO;
     cg_events_server *s = calloc(1, sizeof(*s));
     if (!s)
         return CG_ENOMEM;
@@ -372,7 +415,9 @@ int cg_events_server_new(cg_events_server **out, const cg_events_server_cfg *cfg
         info.ssl_private_key_filepath = cfg->tls_key;
         s->tls = true;
     }
-    rc = CG_EIO;
+    /* The port was free a moment ago: a failure here is most likely the
+     * certificate or key being refused. */
+    rc = cfg->tls_cert ? CG_ECRYPTO : CG_EIO;
     s->ctx = lws_create_context(&info);
     if (!s->ctx)
         goto fail;

@@ -45,7 +45,9 @@ typedef struct cg_events_server_cfg {
 
 /* Creates the bus, binds the port and starts the service thread. cfg and
  * its strings are borrowed for the call. Gives the server. Returns 0,
- * CG_EINVAL, CG_EIO (bind or TLS setup failed, thread) or CG_ENOMEM. */
+ * CG_EINVAL, CG_EIO (the port cannot be bound: errno says why; thread),
+ * CG_ECRYPTO (libwebsockets refused the TLS certificate or key) or
+ * CG_ENOMEM. */
 int cg_events_server_new(cg_events_server **out, const cg_events_server_cfg *cfg);
 
 /* The bus to emit on (borrowed; valid until cg_events_server_free). */

@@ -107,6 +107,17 @@ class Cli(harness.ClipgateTestCase):
         last = p.stderr.splitlines()[-1]
         self.assertIn("cannot start the HTTP server", last)
         self.assertIn(str(port), last)
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            p = run_clipgate("--bind", "127.0.0.1", "--http-port", str(harness.free_port()),
+                             "--events-port", str(port), "--data-dir",
+                             os.path.join(self.tmp, "data"), cwd=self.tmp)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        last = p.stderr.splitlines()[-1]
+        self.assertEqual(last, f"clipgate: cannot start the events server on 127.0.0.1 port "
+                         f"{port}: Address already in use")
 
     def test_help_lists_every_option(self):
         p = run_clipgate("--help", cwd=self.tmp)
