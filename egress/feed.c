@@ -27,6 +27,10 @@
 #define GOP_MAX_PACKETS 16384
 #define GOP_MAX_BYTES (12u << 20)
 #define KEYFRAME_INTERVAL_US 1000000u
+/* A deferred request fires this much after the interval ends, so the
+ * publisher side's own one-a-second limit (ingest/whip.c, measured from a
+ * moment a little later than ours) lets it through. */
+#define KEYFRAME_SLACK_US 20000u
 /* Hard bound on viewers per stream when max-viewers-per-stream is 0. */
 #define CG_FEED_MAX_OUTS 100000
 
@@ -66,7 +70,7 @@ static void kf_timer_cb(cg_loop *loop, void *arg)
     if (cg_kfreq_poll(&f->kf, cg_now_us(), &next))
         cg_stream_request_keyframe(f->stream);
     if (next != UINT64_MAX)
-        cg_loop_timer_set(loop, &f->kf_timer, next, kf_timer_cb, f);
+        cg_loop_timer_set(loop, &f->kf_timer, next + KEYFRAME_SLACK_US, kf_timer_cb, f);
 }
 
 void cg_feed_request_keyframe(cg_feed *f, uint64_t now_us)
@@ -78,7 +82,8 @@ void cg_feed_request_keyframe(cg_feed *f, uint64_t now_us)
     uint64_t next;
     cg_kfreq_poll(&f->kf, now_us, &next);
     if (next != UINT64_MAX)
-        cg_loop_timer_set(cg_media_loop(f->m), &f->kf_timer, next, kf_timer_cb, f);
+        cg_loop_timer_set(cg_media_loop(f->m), &f->kf_timer, next + KEYFRAME_SLACK_US, kf_timer_cb,
+                          f);
 }
 
 /* --- packets from the publisher ------------------------------------------------ */
