@@ -14,6 +14,9 @@ clip.created event), and plays its MP4 in a <video> (decoded frames,
 duration 5 s within a frame); stopping the Publish page ends the broadcast
 on Home, again from events.
 
+A second run restarts clipgate on the same ports under an open Home page:
+the events indicator goes down, comes back, and Home reloads its state.
+
 Every request of every page must go to clipgate (HTTP port or events
 port); anything else is aborted by the browser's router and fails the test.
 Screenshots of each page are kept in tests/e2e/artifacts/webui/.
@@ -22,6 +25,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 import harness
@@ -36,8 +41,12 @@ TOKEN = "webui-s3cret"
 FRAME_S = 1 / 30  # Chromium's fake camera
 
 
+def arg(cg, name):
+    return cg.args[cg.args.index(name) + 1]
+
+
 def events_port(cg):
-    return int(cg.args[cg.args.index("--events-port") + 1])
+    return int(arg(cg, "--events-port"))
 
 
 class WebUI(harness.ClipgateTestCase):
@@ -173,6 +182,49 @@ class WebUI(harness.ClipgateTestCase):
               f"{c['frames']} frames; Home dropped the stream {steps['stop']['goneAfterStopMs']} ms and showed the "
               f"broadcast ended {steps['stop']['endedAfterStopMs']} ms after Stop (grace 2 s)",
               file=sys.stderr)
+
+    def test_events_reconnect(self):
+        """The events indicator goes down when clipgate goes away and comes
+        back with it; Home then reloads its state, since it may have missed
+        events meanwhile."""
+        reason = whip_util.missing("chromium")
+        if reason:
+            self.skipTest(reason)
+        cg = self.start_clipgate("--public-ip", "127.0.0.1")
+        proc = subprocess.Popen(["node", DRIVER, "--scenario", "reconnect", "--base", cg.url(""),
+                                 "--events-port", str(events_port(cg))],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=HERE)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        line = proc.stdout.readline()
+        self.assertEqual(line.strip(), "UP", proc.stderr.read() if not line else line)
+        self.assertEqual(cg.stop(), 0)
+        time.sleep(1.5)  # the page notices and starts retrying
+        # The same ports, a new process (and data directory).
+        again = harness.Clipgate("--http-port", str(cg.http_port),
+                                 "--media-port", arg(cg, "--media-port"),
+                                 "--events-port", str(events_port(cg)),
+                                 "--public-ip", "127.0.0.1", ports=False,
+                                 workdir=tempfile.mkdtemp(prefix="cg-e2e-"))
+        again.args += ["--data-dir", again.data_dir]
+        again.http_port = cg.http_port
+        self._servers.append(again)
+        again.start()
+        out, err = proc.communicate(timeout=90)
+        sys.stderr.write(err[-4000:])
+        self.assertEqual(proc.returncode, 0, err[-4000:])
+        res = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+        states = res["states"]
+        self.assertIsNone(res.get("error"), res)
+        self.assertEqual(states[0], "up", res)
+        self.assertIn("down", states, res)
+        self.assertEqual(states[-1], "up", res)
+        self.assertEqual(res["text"], "events connected", res)
+        paths = sorted(u.rsplit("/api/v1/", 1)[1] for u in res["reloaded"])
+        self.assertEqual(paths, ["recordings", "streams"], res)
+        self.assertEqual(res["foreign"], [], res)
+        print(f"webui: events back {res['backMs']} ms after clipgate went away "
+              f"(indicator: {' -> '.join(states)})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@
 //    in the studio's <video>.
 // 6. Publish stops; Home shows the broadcast ended, from events.
 //
+// With --scenario reconnect it only opens Home, prints "UP" once the events
+// are connected, and then waits (60 s at most) for the indicator to go down
+// and come back, which the caller causes by restarting clipgate on the same
+// ports; it reports the indicator's states and the state requests Home made
+// after it reconnected (it reloads, since it may have missed events).
+//
 // Every request of every page is routed: anything not addressed to
 // clipgate (its HTTP port or its events port on the same host) is aborted
 // and listed. A screenshot of each page goes to --artifacts.
@@ -46,6 +52,7 @@ function parseArgs(argv) {
     else if (k === '--stream') a.stream = v;
     else if (k === '--token') a.token = v;
     else if (k === '--artifacts') a.artifacts = v;
+    else if (k === '--scenario') a.scenario = v;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.base || !a.eventsPort) {
@@ -435,7 +442,45 @@ async function main() {
   console.log(JSON.stringify(out));
 }
 
-main().then(() => process.exit(0), (e) => {
+async function reconnect() {
+  const browser = await launch();
+  try {
+    const context = await browser.newContext();
+    const home = await newPage(context, 'home');
+    await home.goto(`${args.base}/`);
+    await until('the events indicator', () => home.evaluate(() => document.querySelector('#events').dataset.state === 'up'), 15000);
+    await home.waitForLoadState('networkidle');
+    await home.evaluate(() => {
+      const dot = document.querySelector('#events');
+      window.cgStates = [dot.dataset.state];
+      new MutationObserver(() => window.cgStates.push(dot.dataset.state))
+        .observe(dot, { attributes: true, attributeFilter: ['data-state'] });
+    });
+    const t = Date.now();
+    console.log('UP');
+    let back = null;
+    try {
+      back = await until('the events indicator to drop and come back', () => home.evaluate(() => {
+        const st = window.cgStates;
+        const down = st.findIndex((x) => x !== 'up');
+        return down > 0 && st.lastIndexOf('up') > down ? st : null;
+      }), 60000, 100);
+    } catch (e) {
+      out.error = String(e.message);
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // the reload's requests
+    out.states = await home.evaluate(() => window.cgStates);
+    out.backMs = back ? back.ms : null;
+    out.reloaded = stateRequests('home', t);
+    out.text = await home.textContent('#events');
+    out.foreign = out.foreign.concat(allRequests.filter((r) => !isClipgate(r[2])).map((r) => r[2]));
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+}
+
+(args.scenario === 'reconnect' ? reconnect() : main()).then(() => process.exit(0), (e) => {
   console.error(`webui: FAILED: ${e.stack || e}`);
   process.exit(1);
 });
