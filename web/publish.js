@@ -7,6 +7,7 @@ import { $, check, connectEvents, el, fmtBitrate, say } from './app.js';
 let pc = null;
 let media = null;
 let location_ = null; // the WHIP session URL
+let auth = {}; // the Authorization header the session was made with
 let statsTimer = null;
 let last = null; // previous outbound-rtp video sample, for the bitrate
 
@@ -75,7 +76,8 @@ async function start(ev) {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, 2000);
     const headers = { 'Content-Type': 'application/sdp' };
-    if (token) headers.Authorization = `Bearer ${token}`;
+    auth = token ? { Authorization: `Bearer ${token}` } : {};
+    Object.assign(headers, auth);
     const url = `/whip/${encodeURIComponent(name)}`;
     const resp = await check(await fetch(url, { method: 'POST', headers, body: pc.localDescription.sdp }));
     location_ = new URL(resp.headers.get('Location'), new URL(url, document.baseURI)).href;
@@ -132,7 +134,7 @@ async function stop(userAsked = true) {
   location_ = null;
   if (loc) {
     try {
-      await check(await fetch(loc, { method: 'DELETE', keepalive: true }));
+      await check(await fetch(loc, { method: 'DELETE', headers: auth, keepalive: true }));
     } catch (e) {
       if (userAsked) say('#status', e.message, 'error');
     }
@@ -149,7 +151,9 @@ async function stop(userAsked = true) {
 
 $('#form').addEventListener('submit', start);
 $('#stop').addEventListener('click', () => stop(true));
-window.addEventListener('pagehide', () => { if (location_) fetch(location_, { method: 'DELETE', keepalive: true }); });
+window.addEventListener('pagehide', () => {
+  if (location_) fetch(location_, { method: 'DELETE', headers: auth, keepalive: true });
+});
 const saved = new URLSearchParams(location.search).get('stream');
 if (saved) $('#name').value = saved;
 // The indicator in the header; this page needs no events otherwise.

@@ -72,14 +72,21 @@ async function startWhep() {
   $('#s-player').textContent = 'WebRTC (WHEP)';
 }
 
-function stopWhep() {
+// Ends the WHEP session: DELETE, then close the peer connection (closing
+// first ends the session on clipgate's side and the DELETE finds nothing).
+// When the page is going away there is no waiting: keepalive sends it.
+async function stopWhep(leaving = false) {
   player.lastInbound = null;
   const loc = player.location;
+  const pc = player.pc;
   player.location = null;
-  if (loc) fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {});
-  if (player.pc) player.pc.close();
   player.pc = null;
   video.srcObject = null;
+  if (loc) {
+    const sent = fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {});
+    if (!leaving) await sent;
+  }
+  if (pc) pc.close();
 }
 
 // Latency of WebRTC playback, from clipgate to the decoded frame: half the
@@ -184,7 +191,7 @@ function hlsStats() {
 // ---- modes ----------------------------------------------------------------
 
 async function setMode(mode) {
-  stopWhep();
+  await stopWhep();
   stopHls();
   player.mode = mode;
   player.waiting = false;
@@ -251,7 +258,7 @@ if (!stream) {
     video.muted = !video.muted;
     $('#unmute').textContent = video.muted ? 'Unmute' : 'Mute';
   });
-  window.addEventListener('pagehide', stopWhep);
+  window.addEventListener('pagehide', () => stopWhep(true));
   connectEvents({ onEvent, onOpen: (gap) => { if (gap) viewersOnce(); } });
   viewersOnce();
   player.timer = setInterval(tick, 1000);

@@ -85,6 +85,10 @@ class WebUI(harness.ClipgateTestCase):
         line = [l for l in proc.stdout.splitlines() if l.startswith("{")]
         self.assertTrue(line, proc.stdout[-2000:])
         res = json.loads(line[-1])
+        for c in res["console"]:
+            sys.stderr.write(f"webui: page console: {c}\n")
+        for c in res["httpErrors"]:
+            sys.stderr.write(f"webui: HTTP error answered: {c}\n")
         steps = res["steps"]
         for name in ("home", "publish", "home_live", "watch_whep", "watch_hls", "studio", "clip",
                      "stop", "studio_ended"):
@@ -99,6 +103,10 @@ class WebUI(harness.ClipgateTestCase):
         for ws in res["websockets"]:
             self.assertEqual(ws["url"], f"ws://127.0.0.1:{port}/events", ws)
         self.assertEqual(res["pageErrors"], [], res["pageErrors"])
+        # The only error answer is the refused publish without the token:
+        # every session the pages made was DELETEd while it still existed.
+        self.assertEqual([e.split(" http")[0] for e in res["httpErrors"]],
+                         ["publish: 401 POST"], res["httpErrors"])
 
         # Home: the stream appeared and ended through events only, on one
         # WebSocket that never had to reconnect (a reconnect reloads state).
@@ -107,6 +115,7 @@ class WebUI(harness.ClipgateTestCase):
         self.assertEqual(steps["home_live"]["stateRequestsAfterLoad"], [])
         self.assertTrue(steps["home_live"]["liveRow"])
         self.assertEqual(steps["stop"]["stateRequestsAfterLoad"], [])
+        self.assertEqual(steps["stop"]["publishStatus"], "", steps["stop"])
 
         # Publish: without the token the page shows the 401 problem's detail
         # sentence; with it, H.264 from the fake camera.

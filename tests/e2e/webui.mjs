@@ -63,7 +63,9 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const base = new URL(args.base);
-const out = { steps: {}, foreign: [], websockets: [], pageErrors: [], console: [], requests: 0 };
+const out = {
+  steps: {}, foreign: [], websockets: [], pageErrors: [], console: [], httpErrors: [], requests: 0,
+};
 const log = (...m) => process.stderr.write(`webui: ${m.join(' ')}\n`);
 
 // Ours: clipgate's host, on its HTTP or events port.
@@ -83,6 +85,9 @@ async function newPage(context, name) {
     allRequests.push([name, r.method(), r.url(), Date.now()]);
   });
   page.on('websocket', (ws) => out.websockets.push({ page: name, url: ws.url() }));
+  page.on('response', (r) => {
+    if (r.status() >= 400) out.httpErrors.push(`${name}: ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
   page.on('pageerror', (e) => out.pageErrors.push(`${name}: ${e}`));
   page.on('console', (m) => {
     if ((m.type() === 'error' || m.type() === 'warning') && out.console.length < 60) {
@@ -404,6 +409,11 @@ async function main() {
       return {
         endedMs: ended.ms,
         stateRequestsAfterLoad: stateRequests('home', homeLoaded),
+        // The DELETE went through: no error on the Publish page.
+        publishStatus: await pub.evaluate(() => {
+          const st = document.querySelector('#status');
+          return st.hidden ? '' : `${st.dataset.kind}: ${st.textContent}`;
+        }),
         goneAfterStopMs: await home.evaluate(([name, from, t0]) => {
           const x = window.cgSeen.slice(from).find((e) => !e.live.includes(name));
           return x ? x.t - t0 : null;
