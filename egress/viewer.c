@@ -28,6 +28,7 @@
 #include "egress/report.h"
 #include "egress/rewriter.h"
 #include "ingest/whip.h"
+#include "rtc/dtls.h"
 #include "rtc/ice.h"
 #include "rtc/rtcp.h"
 #include "rtc/rtp.h"
@@ -822,6 +823,13 @@ static json_t *viewer_json(const cg_viewer *v)
     json_object_set_new(o, "resent",
                         json_integer((json_int_t)(v->c.resent_plain + v->c.resent_rtx)));
     json_object_set_new(o, "rtx", json_boolean(v->rtx_pt >= 0));
+    cg_peer_stats ps;
+    cg_peer_get_stats(v->peer, &ps);
+    json_object_set_new(
+        o, "srtp",
+        ps.srtp_profile == CG_SRTP_AEAD_AES_128_GCM    ? json_string("AEAD_AES_128_GCM")
+        : ps.srtp_profile == CG_SRTP_AES128_CM_SHA1_80 ? json_string("AES_CM_128_HMAC_SHA1_80")
+                                                       : json_null());
     /* The video track's figures, audio's when there is no video. */
     const vtrack *t = v->video.rw ? &v->video : &v->audio;
     json_object_set_new(o, "loss", t->rx.reports ? json_real(t->rx.loss) : json_null());
