@@ -430,20 +430,21 @@ def section(res, args, started):
     return "\n".join(lines)
 
 
-def write_section(path, text):
-    """Replaces this benchmark's section of path (from its heading to the
-    next top-level heading) or appends it; the rest is kept."""
+def write_section(path, text, heading=HEADING):
+    """Replaces a benchmark's section of path (from its heading, this
+    benchmark's by default, to the next top-level heading) or appends it;
+    the rest is kept."""
     try:
         with open(path) as f:
             old = f.read()
     except FileNotFoundError:
         old = ""
-    start = old.find(HEADING)
+    start = old.find(heading)
     if start < 0:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
     else:
-        m = re.search(r"^# ", old[start + len(HEADING):], re.M)
-        end = start + len(HEADING) + m.start() if m else len(old)
+        m = re.search(r"^# ", old[start + len(heading):], re.M)
+        end = start + len(heading) + m.start() if m else len(old)
         rest = old[end:]
         new = old[:start] + text + ("\n" + rest if rest else "")
     with open(path, "w") as f:
