@@ -7,9 +7,11 @@
 #   bench/run.sh hls [hls_latency.py options]  e.g. bench/run.sh hls --seconds 60
 #   bench/run.sh thumbs [thumbs.py options]    e.g. bench/run.sh thumbs --runs 100
 #   bench/run.sh events [--events N]           cost of publishing a live event
+#   bench/run.sh whep [whep_forward.py options] e.g. bench/run.sh whep --viewers 1,5,10,20
 #
-# whip_connect.py rewrites bench/results.md; hls_latency.py and thumbs.py
-# then replace only their own sections of it, so running all keeps all.
+# whip_connect.py rewrites bench/results.md; hls_latency.py, thumbs.py and
+# whep_forward.py then replace only their own sections of it, so running all
+# keeps all.
 #
 # Benchmarks a Release build without sanitizers in build/release (the one
 # scripts/run.sh makes); set CG_BIN to measure another binary.
@@ -46,7 +48,9 @@ case "${1:-}" in
     hls) shift; in_netns bench/hls_latency.py "$@" ;;
     thumbs) shift; /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)" "$@" ;;
     events) shift; events_section "$@" ;;
+    whep) shift; in_netns bench/whep_forward.py "$@" ;;
     *) in_netns bench/whip_connect.py "$@"; in_netns bench/hls_latency.py
        /usr/bin/python3 bench/thumbs.py --bin "$(thumbs_bin)"
-       events_section ;;
+       events_section
+       in_netns bench/whep_forward.py ;;
 esac

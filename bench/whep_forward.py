@@ -31,11 +31,14 @@ soon a viewer sees a picture with and without the GOP cache.
     (tests/e2e/peers/gst_offer.py --key-int 300 --ignore-keyframe-requests:
     a keyframe every 10 s and keyframe requests ignored, as OBS does)
     publishes to clipgate with the GOP cache on (default) and off
-    (--gop-cache=false). --ttff-runs aiortc viewers (peers/aiortc_whep.py,
-    which decodes) join one after another at unrelated points of the GOP;
-    for each: from connected to the first decoded picture (the viewer's
-    clock), and clipgate's own ttff_ms (connected to the first keyframe's
-    last packet sent). Medians over the runs.
+    (--gop-cache=false). --ttff-runs Chromium viewers
+    (tests/e2e/peers/chromium_whep.mjs) join one after another at unrelated
+    points of the GOP; for each: from the page seeing the connection up to
+    getStats showing the first decoded frame, and clipgate's own ttff_ms
+    (connected to the first keyframe's last packet sent). Medians over the
+    runs.
+
+With --only, the other half's subsection of the earlier results is kept.
 
 Figures are printed and written as a section of --output (default
 bench/results.md), replacing this benchmark's earlier section and keeping
@@ -48,6 +51,7 @@ import json
 import os
 import platform
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -59,7 +63,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from hls_latency import cpu_model, cpu_s, loopback_only, sanitized, write_section  # noqa: E402
+from hls_latency import cpu_model, loopback_only, sanitized, write_section  # noqa: E402
 from whip_connect import Server, free_port  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
@@ -144,9 +148,36 @@ def start_process(argv, log_path):
                             stderr=log, start_new_session=True), log
 
 
+def process_s(pid):
+    """CPU seconds of all live threads of pid, from schedstat (ns): the
+    tick-based utime + stime of /proc/<pid>/stat is too coarse for the
+    few milliseconds one viewer costs. A thread that ends between two
+    readings takes its time with it; none does here while measuring."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total / 1e9
+
+
 def snapshot(t):
     """(process CPU s, media thread CPU s or None, monotonic s)."""
-    return cpu_s(t.pid), t.media_s(), time.monotonic()
+    return process_s(t.pid), t.media_s(), time.monotonic()
+
+
+def alone(t, window):
+    """The server's CPU rates (process, media thread or None) with the
+    publisher and no viewer, over window seconds."""
+    c0, m0, w0 = snapshot(t)
+    time.sleep(window)
+    c1, m1, w1 = snapshot(t)
+    rates = ((c1 - c0) / (w1 - w0), (m1 - m0) / (w1 - w0) if m0 is not None else None)
+    print(f"whep_forward: {t.name}: publisher alone: {rates[0] * 100:.2f} % of a core",
+          flush=True)
+    return rates
 
 
 def per_packet(cpu, base_rate, wall, pkts):
@@ -165,19 +196,13 @@ def cpu_run(name, srtp, args, logdir):
     slug = f"{name.replace(' ', '_')}-{srtp}"
     pub = None
     try:
-        duration = SETTLE_S + args.window + len(args.viewers) * (args.window + 20) + 20
+        duration = SETTLE_S + 2 * args.window + len(args.viewers) * (args.window + 20) + 20
         pub, pub_log = start_process([PYTHON, os.path.join(E2E, "hls_aiortc.py"), "--loopback",
                                       "--duration", str(duration), t.base + "/whip/s"],
                                      os.path.join(logdir, f"publisher-{slug}.log"))
         wait_until(lambda: t.live("s"), 30, f"the publisher to go live on {name}")
         time.sleep(SETTLE_S)
-        c0, m0, w0 = snapshot(t)
-        time.sleep(args.window)
-        c1, m1, w1 = snapshot(t)
-        out["base_rate"] = (c1 - c0) / (w1 - w0)
-        out["base_media_rate"] = (m1 - m0) / (w1 - w0) if m0 is not None else None
-        print(f"whep_forward: {label}: publisher alone: {out['base_rate'] * 100:.2f} % of a "
-              "core", flush=True)
+        bases = [alone(t, args.window)]
         for n in args.viewers:
             row = {"viewers": n}
             vp, vlog = start_process([PYTHON, os.path.join(HERE, "whep_viewers.py"), "--viewers",
@@ -188,7 +213,7 @@ def cpu_run(name, srtp, args, logdir):
             for line in vp.stdout:
                 ev = json.loads(line)
                 if ev["event"] in ("start", "end"):
-                    snap = (*snapshot(t), ev["packets"], t.whep_sent("s"), cpu_s(vp.pid))
+                    snap = (*snapshot(t), ev["packets"], t.whep_sent("s"), process_s(vp.pid))
                     if ev["event"] == "start":
                         start = snap
                     else:
@@ -206,24 +231,35 @@ def cpu_run(name, srtp, args, logdir):
                     "cpu_s": cpu, "media_s": media, "wall_s": wall, "packets": pkts,
                     "pkt_rate": pkts / wall,
                     "pkt_rate_per_viewer": pkts / wall / n,
-                    "us_per_pkt": per_packet(cpu, out["base_rate"], wall, pkts),
-                    "us_per_pkt_media": per_packet(media, out["base_media_rate"], wall, pkts),
-                    "us_per_pkt_raw": cpu / pkts * 1e6 if pkts else None,
                     "server_sent": (end[4] - start[4]) if None not in (end[4], start[4]) else None,
                     "core_pct": cpu / wall * 100,
-                    "media_rate": media / wall if media is not None else None,
                     "viewers_cpu_pct": (end[5] - start[5]) / wall * 100,
                 })
                 print(f"whep_forward: {label}: {n} viewers: {pkts} packets received in "
                       f"{wall:.1f} s ({row['pkt_rate_per_viewer']:.0f}/s per viewer; server "
                       f"says {row['server_sent']} sent), server {row['core_pct']:.2f} % of a "
-                      f"core, forwarding {fmt(row['us_per_pkt'])} µs per packet per viewer "
-                      f"(media thread {fmt(row['us_per_pkt_media'])} µs)", flush=True)
+                      "core", flush=True)
             else:
                 print(f"whep_forward: {label}: {n} viewers failed: {row.get('error')}",
                       flush=True)
             out["rows"].append(row)
             time.sleep(1.0)
+        # The publisher alone again: its rate may drift over the run (the
+        # encoder's bitrate), so the baseline is the mean of before and after.
+        bases.append(alone(t, args.window))
+        out["base_rates"] = [b[0] for b in bases]
+        out["base_rate"] = statistics.mean(b[0] for b in bases)
+        out["base_media_rate"] = (statistics.mean(b[1] for b in bases)
+                                  if bases[0][1] is not None else None)
+        for r in out["rows"]:
+            if "packets" not in r:
+                continue
+            r["us_per_pkt"] = per_packet(r["cpu_s"], out["base_rate"], r["wall_s"], r["packets"])
+            r["us_per_pkt_media"] = per_packet(r["media_s"], out["base_media_rate"], r["wall_s"],
+                                               r["packets"])
+            print(f"whep_forward: {label}: {r['viewers']} viewers: forwarding "
+                  f"{fmt(r['us_per_pkt'])} µs per packet per viewer (media thread "
+                  f"{fmt(r['us_per_pkt_media'])} µs)", flush=True)
         out["marginal"] = marginal(out["rows"], "cpu_s")
         out["marginal_media"] = marginal(out["rows"], "media_s")
     except (RuntimeError, OSError, ValueError) as e:
@@ -271,14 +307,14 @@ def ttff_run(gop_cache, args, logdir):
         rng = random.Random(6)
         for i in range(args.ttff_runs):
             time.sleep(rng.uniform(0.5, 4.0))
-            res = subprocess.run([PYTHON, os.path.join(E2E, "peers", "aiortc_whep.py"),
-                                  "--loopback", "--duration", str(TTFF_VIEW_S),
-                                  t.base + "/whep/s"],
+            res = subprocess.run(["node", os.path.join(E2E, "peers", "chromium_whep.mjs"),
+                                  "--duration", str(TTFF_VIEW_S), t.base + "/whep/s"],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                  timeout=TTFF_VIEW_S + 60)
             line = next((ln for ln in reversed(res.stdout.splitlines()) if ln.startswith("{")),
                         None)
-            first = json.loads(line).get("video_first_s") if line else None
+            ms = json.loads(line).get("first_frame_ms") if line else None
+            first = ms / 1000 if ms is not None else None
             doc = get_json(f"{t.base}/api/v1/streams/s") or {}
             cg_ms = ((doc.get("whep") or {}).get("ttff_ms") or {}).get("last")
             if first is None:
@@ -307,19 +343,45 @@ def fmt(v, spec=".2f"):
     return "–" if v is None else format(v, spec)
 
 
+CPU_HEADING = "## Forwarding cost per packet per viewer"
+TTFF_HEADING = "## Time to first frame with and without the GOP cache"
+
+
+def old_subsection(path, heading):
+    """The text of a subsection of this benchmark's section in path, to
+    keep it when only the other half ran; None if there is none."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        return None
+    start = old.find(HEADING)
+    sub = old.find(heading, start) if start >= 0 else -1
+    if sub < 0:
+        return None
+    m = re.search(r"^#{1,2} ", old[sub + len(heading):], re.M)
+    end = sub + len(heading) + m.start() if m else len(old)
+    text = old[sub:end].rstrip("\n")
+    return re.sub(r"\n+Timings are from a shared machine[^\n]*$", "", text)
+
+
 def section(cpu, ttff, args, started):
-    lines = [
-        HEADING, "",
+    measured = (
         f"Measured {started:%Y-%m-%d %H:%M} UTC by `bench/run.sh whep` (`bench/whep_forward.py "
-        f"--window {args.window:g} --viewers {','.join(map(str, args.viewers))} --srtp "
-        f"{','.join(args.srtp)} --ttff-runs "
-        f"{args.ttff_runs}`) on {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores), "
+        "{options}`) on " f"{cpu_model()} ({platform.machine()}, {os.cpu_count()} cores), "
         "in a network namespace holding only loopback; clipgate built "
-        f"{'with' if sanitized(args.bin) else 'without'} sanitizers, default settings.", "",
-    ]
+        f"{'with' if sanitized(args.bin) else 'without'} sanitizers, default settings.")
+    lines = [HEADING, ""]
+    if not cpu:
+        kept = old_subsection(args.output, CPU_HEADING)
+        if kept:
+            lines += [kept, ""]
     if cpu:
         lines += [
-            "## Forwarding cost per packet per viewer", "",
+            CPU_HEADING, "",
+            measured.format(options=f"--window {args.window:g} --viewers "
+                            f"{','.join(map(str, args.viewers))} --srtp {','.join(args.srtp)}"),
+            "",
             "One aiortc publisher (640x480 30 fps H.264 + Opus, `tests/e2e/hls_aiortc.py`); N "
             "light aiortc viewers (`bench/whep_viewers.py`: ICE, DTLS, SRTP, RTCP, no decoding) "
             f"watch for {args.window:g} s each. The reference server is "
@@ -332,12 +394,16 @@ def section(cpu, ttff, args, started):
             "`bench/aiortc_srtp.py`), or aiortc's own AES128_CM_SHA1_80. Debian's libsrtp2 is "
             "built on NSS, where AES-CM with HMAC-SHA1 costs several times what GCM does.", "",
             "- *µs/packet/viewer* = (server CPU over the window − its CPU rate with the "
-            "publisher alone × the window) / RTP packets received by all viewers together: "
+            "publisher alone × the window) / RTP packets received by all viewers together; the "
+            "rate with the publisher alone is the mean of one window before the viewers and one "
+            "after: "
             "ingest, packaging and thumbnails are taken out, per-viewer work (rewriting, SRTP, "
-            "sending, RTCP, replay) is left. Whole process: utime + stime from "
-            "`/proc/<pid>/stat` (10 ms ticks); *media thread*: clipgate's thread that owns "
-            "every WebRTC session (its first thread with the events server off), from "
-            "`/proc/<pid>/task/<tid>/schedstat` (ns), so packaging bursts do not blur it.",
+            "sending, RTCP, replay) is left. *process*: all threads' run time from "
+            "`/proc/<pid>/task/*/schedstat` (ns), blurred by clipgate's packager and thumbnail "
+            "bursts; *media thread*: clipgate's thread that owns every WebRTC session (its "
+            "first thread with the events server off) alone. On loopback the kernel delivers "
+            "each datagram to the viewer's socket in the sender's context, so every figure "
+            "includes that delivery as well as the send.",
             "- *marginal*: slope of CPU rate over packet rate between the fewest and the most "
             "viewers, which needs no baseline.", "",
             "| server | SRTP | viewers | packets/s per viewer | server % of a core | "
@@ -349,8 +415,9 @@ def section(cpu, ttff, args, started):
             head = f"| {run['target']} | {SRTP_NAMES[run['srtp']]} |"
             base = run.get("base_rate")
             if base is not None:
-                lines.append(f"{head} 0 (publisher only) | – | {base * 100:.2f} | – | – | "
-                             "– |")
+                before, after = run["base_rates"]
+                lines.append(f"{head} 0 (publisher only; before, after) | – | "
+                             f"{before * 100:.2f}, {after * 100:.2f} | – | – | – |")
             for r in run["rows"]:
                 if "us_per_pkt" not in r:
                     lines.append(f"{head} {r['viewers']} | failed: {r.get('error')} | | | | |")
@@ -366,14 +433,15 @@ def section(cpu, ttff, args, started):
         lines.append("")
     if ttff:
         lines += [
-            "## Time to first frame with and without the GOP cache", "",
+            TTFF_HEADING, "",
+            measured.format(options=f"--ttff-runs {args.ttff_runs}"), "",
             "GStreamer webrtcbin publisher with a keyframe every 10 s (x264enc "
             "key-int-max=300, 30 fps) that ignores keyframe requests like OBS "
-            "(`gst_offer.py --ignore-keyframe-requests`). aiortc viewers "
-            "(`tests/e2e/peers/aiortc_whep.py`, which decodes) join one after another at "
-            "unrelated points of the GOP. *viewer*: connected → first decoded picture on the "
-            "viewer's clock; *clipgate*: its `ttff_ms` (connected → last packet of the first "
-            "keyframe sent).", "",
+            "(`gst_offer.py --ignore-keyframe-requests`). Chromium viewers "
+            "(`tests/e2e/peers/chromium_whep.mjs`) join one after another at unrelated points "
+            "of the GOP. *viewer*: from the page seeing the peer connection connected to "
+            "getStats first showing a decoded frame (polled every 20 ms); *clipgate*: its "
+            "`ttff_ms` (connected → last packet of the first keyframe sent).", "",
             "| GOP cache | runs | viewer median (ms) | min | max | clipgate ttff_ms median | "
             "min | max |",
             "|---|---|---|---|---|---|---|---|",
@@ -389,6 +457,10 @@ def section(cpu, ttff, args, started):
             if run.get("error"):
                 lines.append(f"| {run['gop_cache']} | error: {run['error']} | | | | | | |")
         lines.append("")
+    if not ttff:
+        kept = old_subsection(args.output, TTFF_HEADING)
+        if kept:
+            lines += [kept, ""]
     lines += ["Timings are from a shared machine and vary from run to run; compare rows of the "
               "same run, not runs of different days.", ""]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """WHEP refusals and dead viewers, beyond what test_whep.py covers (409 +
 Retry-After without a publisher, 415, malformed SDP 400, VP8-only 422,
-play token 401).
+play token 401, 503 + Retry-After past --max-viewers-per-stream and
+--max-viewers).
 
 While an aiortc publisher is live on /whep/s:
 - offers that cannot play get 422 with a sentence saying what to offer:
