@@ -405,7 +405,10 @@ def section(cpu, ttff, args, started):
             "each datagram to the viewer's socket in the sender's context, so every figure "
             "includes that delivery as well as the send.",
             "- *marginal*: slope of CPU rate over packet rate between the fewest and the most "
-            "viewers, which needs no baseline.", "",
+            "viewers, which needs no baseline. One viewer's forwarding costs about as much CPU "
+            "as the publisher-only rate drifts between its two windows (compare *before* and "
+            "*after*), so the 1-viewer rows are mostly that drift; the marginal row is the "
+            "figure to quote.", "",
             "| server | SRTP | viewers | packets/s per viewer | server % of a core | "
             "µs/packet/viewer (process) | µs/packet/viewer (media thread) | viewers' own % of a "
             "core |",
