@@ -91,5 +91,15 @@ int cg_http_bearer_ok(const cg_http_req *req, const char *token);
 /* 1 when the Content-Type's media type (before any ';') equals type,
  * case-insensitively. */
 int cg_http_content_type_is(const cg_http_req *req, const char *type);
+/* 1 when stream is a valid stream name; else 0 with a 400 problem in resp. */
+int cg_http_stream_ok(cg_http_resp *resp, const char *stream);
+/* Parses the SDP offer of a WHIP or WHEP POST into *offer, given to the
+ * caller (cg_sdp_free). *offer stays NULL when the content type is not
+ * application/sdp (415; proto names the protocol in the detail), the body
+ * is empty or the SDP does not parse (400): resp then holds the problem and
+ * the return value is cg_http_problem's (0 or CG_ENOMEM). */
+int cg_http_read_offer(cg_http_req *req, cg_http_resp *resp, const char *proto, cg_sdp **offer);
+/* OPTIONS on a WHIP or WHEP endpoint: 204, Accept-Post: application/sdp. */
+int cg_http_offer_options(cg_http_req *req, cg_http_resp *resp, void *ctx);
 
 #endif

@@ -75,24 +75,13 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
     const char *stream = cg_http_req_capture(req, "stream");
     if (!check_auth(req, resp, svc->cfg->play_token))
         return 0;
-    if (!stream || !cg_stream_name_valid(stream))
-        return cg_http_problem(resp, 400, "Bad stream name",
-                               "Stream names are 1 to %d characters from A-Z, a-z, 0-9, '_' "
-                               "and '-'.",
-                               CG_STREAM_NAME_MAX);
-    if (!cg_http_content_type_is(req, "application/sdp"))
-        return cg_http_problem(resp, 415, "Unsupported Media Type",
-                               "A WHEP offer must be sent with \"Content-Type: application/sdp\".");
-    size_t len;
-    const uint8_t *body = cg_http_req_body(req, &len);
-    if (len == 0)
-        return cg_http_problem(resp, 400, "Empty offer", "The request body must be an SDP offer.");
+    if (!cg_http_stream_ok(resp, stream))
+        return 0;
+    cg_sdp *offer;
+    int rc = cg_http_read_offer(req, resp, "WHEP", &offer);
+    if (!offer)
+        return rc;
     char why[512];
-    cg_sdp *offer = NULL;
-    int rc = cg_sdp_parse(&offer, (const char *)body, len, why, sizeof(why));
-    if (rc)
-        return cg_http_problem(resp, 400, "Malformed SDP offer", "%s",
-                               *why ? why : cg_strerror(rc));
     cg_sdp_choice *choice = calloc(1, sizeof(*choice));
     create_call *c = calloc(1, sizeof(*c));
     if (!choice || !c) {
@@ -173,14 +162,6 @@ done:
     return 0;
 }
 
-static int whep_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
-{
-    (void)req, (void)ctx;
-    cg_http_resp_status(resp, 204);
-    cg_http_resp_header(resp, "Accept-Post", "application/sdp");
-    return 0;
-}
-
 /* --- session URL ----------------------------------------------------------------- */
 
 static void *find_session(cg_media *m, const char *stream, const char *id)
@@ -252,7 +233,10 @@ static int whep_delete(cg_http_req *req, cg_http_resp *resp, void *ctx)
 
 static const cg_http_route whep_routes[] = {
     {.method = "POST", .pattern = "/whep/{stream}", .handler = whep_post, .name = "whep"},
-    {.method = "OPTIONS", .pattern = "/whep/{stream}", .handler = whep_options, .name = "whep"},
+    {.method = "OPTIONS",
+     .pattern = "/whep/{stream}",
+     .handler = cg_http_offer_options,
+     .name = "whep"},
     {.method = "GET",
      .pattern = "/whep/{stream}/{session}",
      .handler = whep_session_get,

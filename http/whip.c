@@ -24,34 +24,6 @@
 #include "rtc/dtls.h"
 #include "rtc/sdp.h"
 
-int cg_http_bearer_ok(const cg_http_req *req, const char *token)
-{
-    if (!token || !*token)
-        return 1;
-    const char *h = cg_http_req_header(req, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return 0;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    size_t a = strlen(h), b = strlen(token);
-    unsigned diff = a != b;
-    for (size_t i = 0; i < b; i++)
-        diff |= (unsigned)(unsigned char)token[i] ^ (unsigned)(unsigned char)(i < a ? h[i] : 0);
-    return diff == 0;
-}
-
-int cg_http_content_type_is(const cg_http_req *req, const char *type)
-{
-    const char *h = cg_http_req_header(req, "Content-Type");
-    if (!h)
-        return 0;
-    while (*h == ' ')
-        h++;
-    size_t n = strlen(type);
-    return strncasecmp(h, type, n) == 0 && (h[n] == '\0' || h[n] == ';' || h[n] == ' ');
-}
-
 static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
 {
     if (cg_http_bearer_ok(req, token))
@@ -65,16 +37,6 @@ static int check_auth(cg_http_req *req, cg_http_resp *resp, const char *token)
         cg_http_problem(resp, 401, "Unauthorized",
                         "Publishing needs a token. Send \"Authorization: Bearer <token>\" "
                         "(in OBS: Settings > Stream > Bearer Token).");
-    return 0;
-}
-
-static int check_stream(cg_http_resp *resp, const char *stream)
-{
-    if (stream && cg_stream_name_valid(stream))
-        return 1;
-    cg_http_problem(resp, 400, "Bad stream name",
-                    "Stream names are 1 to %d characters from A-Z, a-z, 0-9, '_' and '-'.",
-                    CG_STREAM_NAME_MAX);
     return 0;
 }
 
@@ -115,21 +77,13 @@ static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
     const char *stream = cg_http_req_capture(req, "stream");
-    if (!check_auth(req, resp, svc->cfg->publish_token) || !check_stream(resp, stream))
+    if (!check_auth(req, resp, svc->cfg->publish_token) || !cg_http_stream_ok(resp, stream))
         return 0;
-    if (!cg_http_content_type_is(req, "application/sdp"))
-        return cg_http_problem(resp, 415, "Unsupported Media Type",
-                               "A WHIP offer must be sent with \"Content-Type: application/sdp\".");
-    size_t len;
-    const uint8_t *body = cg_http_req_body(req, &len);
-    if (len == 0)
-        return cg_http_problem(resp, 400, "Empty offer", "The request body must be an SDP offer.");
+    cg_sdp *offer;
+    int rc = cg_http_read_offer(req, resp, "WHIP", &offer);
+    if (!offer)
+        return rc;
     char why[512];
-    cg_sdp *offer = NULL;
-    int rc = cg_sdp_parse(&offer, (const char *)body, len, why, sizeof(why));
-    if (rc)
-        return cg_http_problem(resp, 400, "Malformed SDP offer", "%s",
-                               *why ? why : cg_strerror(rc));
     cg_sdp_choice *choice = calloc(1, sizeof(*choice));
     create_call *c = calloc(1, sizeof(*c));
     if (!choice || !c) {
@@ -189,13 +143,6 @@ done:
     cg_sdp_free(offer);
     free(choice);
     free(c);
-    return 0;
-}
-
-static int whip_options(cg_http_req *req, cg_http_resp *resp, void *ctx)
-{
-    cg_http_resp_status(resp, 204);
-    cg_http_resp_header(resp, "Accept-Post", "application/sdp");
     return 0;
 }
 
@@ -297,7 +244,10 @@ LOGGED(whip_delete)
 
 static const cg_http_route whip_routes[] = {
     {.method = "POST", .pattern = "/whip/{stream}", .handler = whip_post_logged, .name = "whip"},
-    {.method = "OPTIONS", .pattern = "/whip/{stream}", .handler = whip_options, .name = "whip"},
+    {.method = "OPTIONS",
+     .pattern = "/whip/{stream}",
+     .handler = cg_http_offer_options,
+     .name = "whip"},
     {.method = "GET",
      .pattern = "/whip/{stream}/{session}",
      .handler = whip_session_get_logged,
