@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "log.h"
 
 #ifndef CG_VERSION
 #define CG_VERSION "unknown"
@@ -159,6 +160,17 @@ int cg_metrics_counter(cg_metric **out, const char *name, const char *help, cons
 int cg_metrics_gauge(cg_metric **out, const char *name, const char *help, const char *labels)
 {
     return register_family(out, name, help, labels, CG_METRIC_GAUGE);
+}
+
+void cg_metrics_register_table(const cg_metric_def *defs, size_t n, const char *log_id)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cg_metric_def *d = &defs[i];
+        int rc = d->gauge ? cg_metrics_gauge(d->handle, d->name, d->help, d->labels)
+                          : cg_metrics_counter(d->handle, d->name, d->help, d->labels);
+        if (rc)
+            cg_warn(log_id, "metric %s not registered: %s", d->name, cg_strerror(rc));
+    }
 }
 
 int cg_metric_labelv(cg_metric *fam, cg_metric **out, const char *const *values, size_t n)

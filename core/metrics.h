@@ -48,6 +48,19 @@ void cg_metrics_init(void);
 int cg_metrics_counter(cg_metric **out, const char *name, const char *help, const char *labels);
 int cg_metrics_gauge(cg_metric **out, const char *name, const char *help, const char *labels);
 
+/* One family in a module's const table of metrics. */
+typedef struct cg_metric_def {
+    cg_metric **handle; /* where the family's handle goes */
+    int gauge;          /* 1: gauge, 0: counter */
+    const char *name, *help, *labels;
+} cg_metric_def;
+
+/* Registers every family of defs[0..n) as cg_metrics_counter/gauge do. One
+ * that cannot be registered is logged as a warning under log_id and its
+ * handle stays NULL (nothing is counted on it); the others are registered
+ * all the same. defs and log_id borrowed. */
+void cg_metrics_register_table(const cg_metric_def *defs, size_t n, const char *log_id);
+
 /* Finds or creates the series of a labelled family for the given label
  * values, one per label name, followed by NULL. Values are borrowed and
  * copied; any text is allowed (it is escaped when rendered).

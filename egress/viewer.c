@@ -122,11 +122,7 @@ static struct {
     cg_metric *nack_misses, *bytes, *packets, *dropped, *replayed, *first_frames, *ttff_ms;
 } g_metrics;
 
-static const struct metric_def {
-    cg_metric **handle;
-    int gauge;
-    const char *name, *help, *labels;
-} metric_defs[] = {
+static const cg_metric_def metric_defs[] = {
     {&g_metrics.viewers, 1, "clipgate_whep_viewers", "WHEP viewers now", NULL},
     {&g_metrics.viewers_total, 0, "clipgate_whep_viewers_total", "WHEP viewers created", NULL},
     {&g_metrics.nacks, 0, "clipgate_whep_nacks_received_total",
@@ -153,13 +149,7 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void metrics_register(void)
 {
-    for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++) {
-        const struct metric_def *d = &metric_defs[i];
-        int rc = d->gauge ? cg_metrics_gauge(d->handle, d->name, d->help, d->labels)
-                          : cg_metrics_counter(d->handle, d->name, d->help, d->labels);
-        if (rc)
-            cg_warn("media", "metric %s not registered: %s", d->name, cg_strerror(rc));
-    }
+    cg_metrics_register_table(metric_defs, sizeof(metric_defs) / sizeof(metric_defs[0]), "media");
     cg_metric_labels(g_metrics.resent, &g_metrics.resent_plain, "plain", NULL);
     cg_metric_labels(g_metrics.resent, &g_metrics.resent_rtx, "rtx", NULL);
 }

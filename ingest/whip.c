@@ -94,7 +94,10 @@ struct cg_whip {
 };
 
 /* The media thread owns the list; see cg_media_whips(). */
-static cg_whip **whip_list(cg_media *m) { return (cg_whip **)cg_media_whips(m); }
+static cg_whip **whip_list(cg_media *m)
+{
+    return (cg_whip **)cg_media_whips(m);
+}
 
 static void session_timer_cb(cg_loop *loop, void *arg);
 
@@ -110,11 +113,7 @@ static struct {
     cg_metric *srtp_auth_failures, *rtp_received, *rtp_lost, *rtp_recovered, *video_frames;
 } g_metrics;
 
-static const struct metric_def {
-    cg_metric **handle;
-    int gauge;
-    const char *name, *help, *labels;
-} metric_defs[] = {
+static const cg_metric_def metric_defs[] = {
     {&g_metrics.sessions, 1, "clipgate_whip_sessions", "WHIP publishing sessions open now", NULL},
     {&g_metrics.sessions_total, 0, "clipgate_whip_sessions_total",
      "WHIP publishing sessions created", NULL},
@@ -138,13 +137,7 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void metrics_register(void)
 {
-    for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++) {
-        const struct metric_def *d = &metric_defs[i];
-        int rc = d->gauge ? cg_metrics_gauge(d->handle, d->name, d->help, d->labels)
-                          : cg_metrics_counter(d->handle, d->name, d->help, d->labels);
-        if (rc)
-            cg_warn("media", "metric %s not registered: %s", d->name, cg_strerror(rc));
-    }
+    cg_metrics_register_table(metric_defs, sizeof(metric_defs) / sizeof(metric_defs[0]), "media");
 }
 
 /* A series that cannot be created stays NULL and is not counted. */
@@ -300,8 +293,7 @@ static void deliver(cg_whip *w, track *t, cg_frame *f, uint64_t now)
         cg_dump_push(w->dump, f);
 }
 
-static void depacketize(cg_whip *w, track *t, const uint8_t *pkt, size_t len, int gap,
-                        uint64_t now)
+static void depacketize(cg_whip *w, track *t, const uint8_t *pkt, size_t len, int gap, uint64_t now)
 {
     cg_rtp_hdr h;
     if (cg_rtp_parse(&h, pkt, len) != 0) {
@@ -553,7 +545,8 @@ int cg_whip_create(cg_media *m, const cg_whip_params *p, cg_whip_created *out)
     w->m = m;
     snprintf(w->stream_name, sizeof(w->stream_name), "%s", p->stream);
     snprintf(w->user_agent, sizeof(w->user_agent), "%s", p->user_agent ? p->user_agent : "");
-    snprintf(w->remote_ufrag, sizeof(w->remote_ufrag), "%s", p->remote_ufrag ? p->remote_ufrag : "");
+    snprintf(w->remote_ufrag, sizeof(w->remote_ufrag), "%s",
+             p->remote_ufrag ? p->remote_ufrag : "");
     uint8_t idb[CG_WHIP_ID_LEN / 2];
     int rc = cg_random_bytes(idb, sizeof(idb));
     if (rc)
@@ -663,10 +656,22 @@ void cg_whip_close_all(cg_media *m)
         cg_whip_destroy(*whip_list(m));
 }
 
-const char *cg_whip_stream(const cg_whip *w) { return w->stream_name; }
-const char *cg_whip_etag(const cg_whip *w) { return w->etag; }
-const char *cg_whip_remote_ufrag(const cg_whip *w) { return w->remote_ufrag; }
-uint64_t cg_whip_video_frames(const cg_whip *w) { return w->video.frames; }
+const char *cg_whip_stream(const cg_whip *w)
+{
+    return w->stream_name;
+}
+const char *cg_whip_etag(const cg_whip *w)
+{
+    return w->etag;
+}
+const char *cg_whip_remote_ufrag(const cg_whip *w)
+{
+    return w->remote_ufrag;
+}
+uint64_t cg_whip_video_frames(const cg_whip *w)
+{
+    return w->video.frames;
+}
 
 int cg_whip_wall_us(const cg_whip *w, int kind, uint32_t rtp_ts, uint64_t *wall_us)
 {
@@ -751,7 +756,8 @@ static json_t *track_json(const track *t, uint64_t now)
 void cg_whip_describe(const cg_whip *w, json_t *obj)
 {
     uint64_t now = cg_now_us();
-    json_object_set_new(obj, "state", json_string(cg_peer_connected(w->peer) ? "live" : "connecting"));
+    json_object_set_new(obj, "state",
+                        json_string(cg_peer_connected(w->peer) ? "live" : "connecting"));
     json_object_set_new(obj, "session", json_string(w->id));
     /* Not a secret (STUN carries it in clear); lets an operator match
      * checks in a packet capture to this session. */
@@ -764,7 +770,8 @@ void cg_whip_describe(const cg_whip *w, json_t *obj)
     }
     if (w->user_agent[0])
         json_object_set_new(obj, "user_agent", json_string(w->user_agent));
-    json_object_set_new(obj, "started_at_ms", json_integer((json_int_t)(w->created_wall_us / 1000)));
+    json_object_set_new(obj, "started_at_ms",
+                        json_integer((json_int_t)(w->created_wall_us / 1000)));
     json_object_set_new(obj, "uptime_s", json_real((now - w->created_us) / 1e6));
     cg_peer_stats ps;
     cg_peer_get_stats(w->peer, &ps);
@@ -794,9 +801,10 @@ void cg_whip_describe(const cg_whip *w, json_t *obj)
         cg_h264_depack_stats hs;
         cg_h264_depack_get_stats(w->video.h264, &hs);
         if (hs.bframes)
-            json_array_append_new(warn, json_string(
-                "B-frames seen: WebRTC players show them out of order. Turn B-frames off "
-                "(OBS: Profile baseline, or x264 option bframes=0)."));
+            json_array_append_new(
+                warn, json_string(
+                          "B-frames seen: WebRTC players show them out of order. Turn B-frames off "
+                          "(OBS: Profile baseline, or x264 option bframes=0)."));
         if (w->video.key_interval_us > 4000000u) {
             char s[200];
             snprintf(s, sizeof(s),
@@ -807,7 +815,9 @@ void cg_whip_describe(const cg_whip *w, json_t *obj)
         }
     }
     if (w->connected_us && now - w->connected_us > 5000000u && w->sr_count == 0)
-        json_array_append_new(warn, json_string(
-            "No RTCP sender reports received: audio/video sync falls back to arrival time."));
+        json_array_append_new(
+            warn,
+            json_string(
+                "No RTCP sender reports received: audio/video sync falls back to arrival time."));
     json_object_set_new(obj, "warnings", warn);
 }
