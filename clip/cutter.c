@@ -23,39 +23,18 @@
 #include <libavutil/opt.h>
 
 #include "core/err.h"
+#include "packager/avin.h"
 #include "packager/playlist.h"
 
 #define IO_BUF 65536
 #define MAX_TRACKS 4
 
-/* The clip's storage objects, read one after another as a single stream. */
+/* The clip's storage objects, read one after another as a single stream
+ * (packager/avin.h). */
 typedef struct src {
     cg_storage_obj **objs;
     size_t nobj;
-    size_t cur;
-    uint64_t off;
-    int err; /* first storage error */
 } src;
-
-static int src_read(void *opaque, uint8_t *buf, int size)
-{
-    src *s = opaque;
-    while (s->cur < s->nobj) {
-        size_t got = 0;
-        int rc = cg_storage_obj_read(s->objs[s->cur], s->off, buf, (size_t)size, &got);
-        if (rc) {
-            s->err = rc;
-            return AVERROR(EIO);
-        }
-        if (got) {
-            s->off += got;
-            return (int)got;
-        }
-        s->cur++;
-        s->off = 0;
-    }
-    return AVERROR_EOF;
-}
 
 static void src_close(src *s)
 {
@@ -101,11 +80,6 @@ typedef struct track {
     int64_t frame_dur;   /* audio: one frame, when the demuxer gives no duration */
 } track;
 
-static int av_to_cg(int ret)
-{
-    return ret == AVERROR(ENOMEM) ? CG_ENOMEM : CG_EIO;
-}
-
 static int check_plan(const cg_tl_snap *snap, const cg_clip_plan *plan)
 {
     size_t n = cg_tl_snap_count(snap);
@@ -130,40 +104,27 @@ int cg_clip_write_mp4(cg_storage *st, const char *dir, const cg_tl_snap *snap,
         return rc;
 
     src s = {0};
+    cg_avin in = {0};
     AVFormatContext *ic = NULL, *oc = NULL;
-    AVIOContext *pb = NULL;
     AVPacket *pkt = NULL;
     AVDictionary *opts = NULL;
     track tracks[MAX_TRACKS];
 
     if ((rc = src_open(&s, st, dir, snap, plan)))
         goto out;
-    rc = CG_ENOMEM;
-    uint8_t *iobuf = av_malloc(IO_BUF);
-    if (!iobuf)
-        goto out;
-    pb = avio_alloc_context(iobuf, IO_BUF, 0, &s, src_read, NULL, NULL);
-    if (!pb) {
-        av_free(iobuf);
-        goto out;
-    }
-    pb->seekable = 0;
-    if (!(ic = avformat_alloc_context()))
-        goto out;
-    ic->pb = pb;
-    ic->flags |= AVFMT_FLAG_CUSTOM_IO;
-    int ret = avformat_open_input(&ic, NULL, av_find_input_format("mp4"), NULL);
+    int ret = cg_avin_open(&in, s.objs, s.nobj, IO_BUF);
     if (ret < 0) {
-        rc = s.err ? s.err : av_to_cg(ret);
+        rc = in.err ? in.err : cg_avin_err(ret);
         goto out;
     }
+    ic = in.ic;
     if (ic->nb_streams == 0 || ic->nb_streams > MAX_TRACKS) {
         rc = CG_EIO;
         goto out;
     }
 
     if ((ret = avformat_alloc_output_context2(&oc, NULL, "mp4", out_path)) < 0 || !oc) {
-        rc = av_to_cg(ret);
+        rc = cg_avin_err(ret);
         goto out;
     }
     AVRational us = {1, 1000000};
@@ -210,7 +171,7 @@ int cg_clip_write_mp4(cg_storage *st, const char *dir, const cg_tl_snap *snap,
     av_dict_set(&opts, "use_editlist", plan->mode == CG_CLIP_PRECISE ? "1" : "0", 0);
     av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
     if ((ret = avformat_write_header(oc, &opts)) < 0) {
-        rc = av_to_cg(ret);
+        rc = cg_avin_err(ret);
         goto out;
     }
 
@@ -248,14 +209,14 @@ int cg_clip_write_mp4(cg_storage *st, const char *dir, const cg_tl_snap *snap,
         pkt->stream_index = t->out;
         pkt->pos = -1;
         if ((ret = av_interleaved_write_frame(oc, pkt)) < 0) {
-            rc = av_to_cg(ret);
+            rc = cg_avin_err(ret);
             goto out;
         }
         kept++;
     }
     av_packet_unref(pkt);
     if (ret != AVERROR_EOF) {
-        rc = s.err ? s.err : CG_EIO;
+        rc = in.err ? in.err : CG_EIO;
         goto out;
     }
     if (!kept) {
@@ -275,11 +236,7 @@ out:
             avio_closep(&oc->pb);
         avformat_free_context(oc);
     }
-    avformat_close_input(&ic);
-    if (pb) {
-        av_freep(&pb->buffer);
-        avio_context_free(&pb);
-    }
+    cg_avin_close(&in);
     src_close(&s);
     return rc;
 }

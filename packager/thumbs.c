@@ -18,6 +18,7 @@
 #include <libswscale/swscale.h>
 
 #include "core/clock.h"
+#include "packager/avin.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -104,66 +105,23 @@ int cg_thumbs_url(const char *broadcast, uint64_t seq, char *out, size_t cap)
 
 /* ---- one thumbnail ---- */
 
-/* The init segment and the media segment read back-to-back as one
- * fragmented MP4; only what the demuxer asks for is read. */
-typedef struct src {
-    cg_storage_obj *objs[2];
-    size_t cur;
-    uint64_t off;
-    int err; /* first storage error */
-} src;
-
-static int src_read(void *opaque, uint8_t *buf, int size)
+/* Demuxes the init segment and the media segment (objs, read back-to-back
+ * as one fragmented MP4; only what the demuxer asks for is read) up to the
+ * first video packet and decodes it alone into frame. */
+static int decode_first(cg_storage_obj *const objs[2], AVFrame *frame)
 {
-    src *s = opaque;
-    while (s->cur < 2) {
-        size_t got = 0;
-        int rc = cg_storage_obj_read(s->objs[s->cur], s->off, buf, (size_t)size, &got);
-        if (rc) {
-            s->err = rc;
-            return AVERROR(EIO);
-        }
-        if (got) {
-            s->off += got;
-            return (int)got;
-        }
-        s->cur++;
-        s->off = 0;
-    }
-    return AVERROR_EOF;
-}
-
-static int av_to_cg(int ret)
-{
-    return ret == AVERROR(ENOMEM) ? CG_ENOMEM : CG_EIO;
-}
-
-/* Demuxes up to the first video packet and decodes it alone into frame. */
-static int decode_first(src *s, AVFrame *frame)
-{
-    AVFormatContext *ic = NULL;
-    AVIOContext *pb = NULL;
+    cg_avin in;
     AVCodecContext *dec = NULL;
     AVPacket *pkt = NULL;
     int rc = CG_ENOMEM;
-    uint8_t *iobuf = av_malloc(IO_BUF);
-    if (!iobuf)
-        goto out;
-    pb = avio_alloc_context(iobuf, IO_BUF, 0, s, src_read, NULL, NULL);
-    if (!pb) {
-        av_free(iobuf);
-        goto out;
-    }
-    pb->seekable = 0;
-    if (!(ic = avformat_alloc_context()) || !(pkt = av_packet_alloc()))
-        goto out;
-    ic->pb = pb;
-    ic->flags |= AVFMT_FLAG_CUSTOM_IO;
-    int ret = avformat_open_input(&ic, NULL, av_find_input_format("mp4"), NULL);
+    int ret = cg_avin_open(&in, objs, 2, IO_BUF);
     if (ret < 0) {
-        rc = s->err ? s->err : ret == AVERROR(ENOMEM) ? CG_ENOMEM : CG_EPROTO;
+        rc = in.err ? in.err : ret == AVERROR(ENOMEM) ? CG_ENOMEM : CG_EPROTO;
         goto out;
     }
+    AVFormatContext *ic = in.ic;
+    if (!(pkt = av_packet_alloc()))
+        goto out;
     int vi = -1;
     for (unsigned i = 0; i < ic->nb_streams; i++) {
         AVStream *st = ic->streams[i];
@@ -184,19 +142,19 @@ static int decode_first(src *s, AVFrame *frame)
     if (!(dec = avcodec_alloc_context3(codec)))
         goto out;
     if ((ret = avcodec_parameters_to_context(dec, ic->streams[vi]->codecpar)) < 0) {
-        rc = av_to_cg(ret);
+        rc = cg_avin_err(ret);
         goto out;
     }
     /* One picture: threads would only add their start-up and delay. */
     dec->thread_count = 1;
     if ((ret = avcodec_open2(dec, codec, NULL)) < 0) {
-        rc = av_to_cg(ret);
+        rc = cg_avin_err(ret);
         goto out;
     }
     for (;;) {
         ret = av_read_frame(ic, pkt);
         if (ret < 0) {
-            rc = s->err ? s->err : ret == AVERROR_EOF ? CG_EPROTO : av_to_cg(ret);
+            rc = in.err ? in.err : ret == AVERROR_EOF ? CG_EPROTO : cg_avin_err(ret);
             goto out;
         }
         if (pkt->stream_index == vi)
@@ -218,11 +176,7 @@ static int decode_first(src *s, AVFrame *frame)
 out:
     av_packet_free(&pkt);
     avcodec_free_context(&dec);
-    avformat_close_input(&ic);
-    if (pb) {
-        av_freep(&pb->buffer);
-        avio_context_free(&pb);
-    }
+    cg_avin_close(&in);
     return rc;
 }
 
@@ -274,7 +228,7 @@ static int encode_jpeg(const AVFrame *frame, int width, int qscale, cg_dbuf *out
     enc->thread_count = 1;
     int ret = avcodec_open2(enc, codec, NULL);
     if (ret < 0) {
-        rc = av_to_cg(ret);
+        rc = cg_avin_err(ret);
         goto out;
     }
     dst->pts = 0;
@@ -309,20 +263,20 @@ int cg_thumbs_make(cg_storage *st, const char *init_name, const char *seg_name, 
     if (!st || !init_name || !seg_name || !jpeg || width < 16 || width > 4096 || (width & 1) ||
         qscale < 2 || qscale > 31)
         return CG_EINVAL;
-    src s = {0};
-    int rc = cg_storage_open(st, init_name, &s.objs[0]);
+    cg_storage_obj *objs[2] = {NULL, NULL};
+    int rc = cg_storage_open(st, init_name, &objs[0]);
     if (!rc)
-        rc = cg_storage_open(st, seg_name, &s.objs[1]);
+        rc = cg_storage_open(st, seg_name, &objs[1]);
     AVFrame *frame = rc ? NULL : av_frame_alloc();
     if (!rc && !frame)
         rc = CG_ENOMEM;
     if (!rc)
-        rc = decode_first(&s, frame);
+        rc = decode_first(objs, frame);
     if (!rc)
         rc = encode_jpeg(frame, width, qscale, jpeg, w, h);
     av_frame_free(&frame);
-    cg_storage_obj_close(s.objs[0]);
-    cg_storage_obj_close(s.objs[1]);
+    cg_storage_obj_close(objs[0]);
+    cg_storage_obj_close(objs[1]);
     return rc;
 }
 
