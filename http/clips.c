@@ -183,10 +183,7 @@ static int resolve(cg_services *svc, cg_http_resp *resp, const char *broadcast, 
     if (broadcast) {
         rc = cg_recorder_find(svc->recorder, broadcast, &c->info);
         if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
-            return cg_http_problem(resp, 404, "No such recording",
-                                   "There is no broadcast \"%s\" (it may have been deleted by "
-                                   "retention). Recordings are listed at /api/v1/recordings.",
-                                   broadcast);
+            return cg_http_no_recording(resp, broadcast);
     } else {
         rc = cg_recorder_find_live(svc->recorder, stream, &c->info);
         if (rc == CG_EINVAL || rc == CG_ENOTFOUND)

@@ -146,14 +146,6 @@ static int live_playlist(cg_http_req *req, cg_http_resp *resp, void *ctx)
     return rc;
 }
 
-static int no_recording(cg_http_resp *resp, const char *id)
-{
-    return cg_http_problem(resp, 404, "No such recording",
-                           "There is no broadcast \"%s\" (it may have been deleted by "
-                           "retention). Recordings are listed at /api/v1/recordings.",
-                           id);
-}
-
 static int recording_playlist(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
@@ -162,7 +154,7 @@ static int recording_playlist(cg_http_req *req, cg_http_resp *resp, void *ctx)
     cg_recorder_info info;
     int rc = cg_recorder_find(svc->recorder, id, &info);
     if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
-        return no_recording(resp, id);
+        return cg_http_no_recording(resp, id);
     if (rc)
         return rc;
     cg_tl_snap *snap = NULL;
@@ -292,7 +284,7 @@ static int recording_file(cg_http_req *req, cg_http_resp *resp, void *ctx)
     cg_recorder_info info;
     int rc = cg_recorder_find(svc->recorder, id, &info);
     if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
-        return no_recording(resp, id);
+        return cg_http_no_recording(resp, id);
     if (rc)
         return rc;
     rc = serve_file(resp, &info, file, cg_recorder_storage(svc->recorder));

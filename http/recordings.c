@@ -201,6 +201,14 @@ static int api_recordings(cg_http_req *req, cg_http_resp *resp, void *ctx)
     return send_json(resp, out);
 }
 
+int cg_http_no_recording(cg_http_resp *resp, const char *id)
+{
+    return cg_http_problem(resp, 404, "No such recording",
+                           "There is no broadcast \"%s\" (it may have been deleted by "
+                           "retention). Recordings are listed at /api/v1/recordings.",
+                           id);
+}
+
 static int api_recording(cg_http_req *req, cg_http_resp *resp, void *ctx)
 {
     cg_services *svc = ctx;
@@ -208,10 +216,7 @@ static int api_recording(cg_http_req *req, cg_http_resp *resp, void *ctx)
     cg_recorder_info in;
     int rc = cg_recorder_find(svc->recorder, id, &in);
     if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
-        return cg_http_problem(resp, 404, "No such recording",
-                               "There is no broadcast \"%s\" (it may have been deleted by "
-                               "retention). Recordings are listed at /api/v1/recordings.",
-                               id);
+        return cg_http_no_recording(resp, id);
     if (rc)
         return rc;
     json_t *j = timeline_json(svc, &in);
@@ -237,10 +242,7 @@ static int thumbnail(cg_http_req *req, cg_http_resp *resp, void *ctx)
     cg_recorder_info in;
     int rc = cg_recorder_find(svc->recorder, id, &in);
     if (rc == CG_EINVAL || rc == CG_ENOTFOUND)
-        return cg_http_problem(resp, 404, "No such recording",
-                               "There is no broadcast \"%s\" (it may have been deleted by "
-                               "retention). Recordings are listed at /api/v1/recordings.",
-                               id);
+        return cg_http_no_recording(resp, id);
     if (rc)
         return rc;
     rc = cg_index_name(in.dir, leaf, name, sizeof(name));

@@ -99,6 +99,9 @@ int cg_http_stream_ok(cg_http_resp *resp, const char *stream);
  * is empty or the SDP does not parse (400): resp then holds the problem and
  * the return value is cg_http_problem's (0 or CG_ENOMEM). */
 int cg_http_read_offer(cg_http_req *req, cg_http_resp *resp, const char *proto, cg_sdp **offer);
+/* The 404 problem for a broadcast id that names no recording (any more).
+ * Returns cg_http_problem's value. */
+int cg_http_no_recording(cg_http_resp *resp, const char *id);
 /* OPTIONS on a WHIP or WHEP endpoint: 204, Accept-Post: application/sdp. */
 int cg_http_offer_options(cg_http_req *req, cg_http_resp *resp, void *ctx);
 
