@@ -45,7 +45,7 @@ static cg_rd rd_word(cg_rd *r)
     return cg_rd_field(r, ' ');
 }
 
-static void rd_trim(cg_rd *t)
+void cg_sdp_rd_trim(cg_rd *t)
 {
     rd_skip_spaces(t);
     while (cg_rd_left(t) &&
@@ -53,7 +53,7 @@ static void rd_trim(cg_rd *t)
         t->len--;
 }
 
-static bool tok_is(const cg_rd *t, const char *s)
+bool cg_sdp_tok_is(const cg_rd *t, const char *s)
 {
     size_t n = strlen(s);
     return cg_rd_left(t) == n && memcmp(cg_rd_cur(t), s, n) == 0;
@@ -90,7 +90,7 @@ static bool is_ice_char(int ch)
            ch == '+' || ch == '/';
 }
 
-static bool tok_ice_chars(cg_rd t, size_t min, size_t max)
+bool cg_sdp_tok_ice_chars(cg_rd t, size_t min, size_t max)
 {
     uint8_t ch;
     if (cg_rd_left(&t) < min || cg_rd_left(&t) > max)
@@ -119,7 +119,7 @@ bool cg_sdp_str_ice_chars(const char *s, size_t min, size_t max)
     if (!s)
         return false;
     cg_rd_init(&t, s, strlen(s));
-    return tok_ice_chars(t, min, max);
+    return cg_sdp_tok_ice_chars(t, min, max);
 }
 
 /* Copies t into a fixed array (cap includes the NUL); false if too long. */
@@ -152,7 +152,7 @@ static const char *cand_parse(cg_rd *r, cg_sdp_candidate *out)
     if (cg_rd_left(r) >= 10 && strncasecmp((const char *)cg_rd_cur(r), "candidate:", 10) == 0)
         cg_rd_skip(r, 10);
     cg_rd f = rd_word(r);
-    if (!tok_ice_chars(f, 1, 32) || !tok_copy(&f, out->foundation, sizeof(out->foundation)))
+    if (!cg_sdp_tok_ice_chars(f, 1, 32) || !tok_copy(&f, out->foundation, sizeof(out->foundation)))
         return "foundation must be 1 to 32 ice-chars";
     f = rd_word(r);
     if (!cg_sdp_tok_u32(f, 256, &v) || v == 0)
@@ -174,7 +174,7 @@ static const char *cand_parse(cg_rd *r, cg_sdp_candidate *out)
         return "port must be a number from 0 to 65535";
     out->port = (uint16_t)v;
     f = rd_word(r);
-    if (!tok_is(&f, "typ"))
+    if (!cg_sdp_tok_is(&f, "typ"))
         return "expected \"typ\" after the port";
     f = rd_word(r);
     if (!cg_sdp_tok_token(f, sizeof(out->type) - 1) || !tok_copy(&f, out->type, sizeof(out->type)))
@@ -183,7 +183,7 @@ static const char *cand_parse(cg_rd *r, cg_sdp_candidate *out)
     while (rd_skip_spaces(r), cg_rd_left(r)) {
         cg_rd name = rd_word(r);
         cg_rd val = rd_word(r);
-        if (tok_is(&name, "tcptype") && !tok_copy(&val, out->tcptype, sizeof(out->tcptype)))
+        if (cg_sdp_tok_is(&name, "tcptype") && !tok_copy(&val, out->tcptype, sizeof(out->tcptype)))
             return "tcptype must be active, passive or so";
     }
     return NULL;
@@ -221,25 +221,24 @@ typedef struct pctx {
     bool saw_o, saw_s;
 } pctx;
 
-static void why_set(char *why, size_t cap, const char *fmt, va_list ap)
+int cg_sdp_line_whyv(char *why, size_t cap, unsigned line, const char *fmt, va_list ap)
 {
-    if (why && cap)
-        vsnprintf(why, cap, fmt, ap);
+    if (why && cap) {
+        int n = snprintf(why, cap, "line %u: ", line);
+        if (n >= 0 && (size_t)n < cap)
+            vsnprintf(why + n, cap - (size_t)n, fmt, ap);
+    }
+    return CG_EPROTO;
 }
 
 /* Records "line N: <sentence>" and returns CG_EPROTO. */
 __attribute__((format(printf, 2, 3))) static int bad(pctx *c, const char *fmt, ...)
 {
-    if (c->why && c->why_cap) {
-        int n = snprintf(c->why, c->why_cap, "line %u: ", c->line);
-        if (n >= 0 && (size_t)n < c->why_cap) {
-            va_list ap;
-            va_start(ap, fmt);
-            why_set(c->why + n, c->why_cap - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return CG_EPROTO;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = cg_sdp_line_whyv(c->why, c->why_cap, c->line, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Copies t into the arena; NULL only if the arena bound is broken. */
@@ -284,10 +283,10 @@ typedef int (*attr_fn)(pctx *c, cg_rd *v);
 static int a_ice_ufrag(pctx *c, cg_rd *v)
 {
     cg_sdp_transport *tp = cur_tp(c);
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (tp->ice_ufrag)
         return bad(c, "second a=ice-ufrag at the same level");
-    if (!tok_ice_chars(*v, 1, CG_SDP_CRED_MAX))
+    if (!cg_sdp_tok_ice_chars(*v, 1, CG_SDP_CRED_MAX))
         return bad(c, "a=ice-ufrag must be 1 to 256 ice-chars (letters, digits, '+', '/')");
     KEEP(tp->ice_ufrag, c, v);
     return 0;
@@ -296,10 +295,10 @@ static int a_ice_ufrag(pctx *c, cg_rd *v)
 static int a_ice_pwd(pctx *c, cg_rd *v)
 {
     cg_sdp_transport *tp = cur_tp(c);
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (tp->ice_pwd)
         return bad(c, "second a=ice-pwd at the same level");
-    if (!tok_ice_chars(*v, 1, CG_SDP_CRED_MAX))
+    if (!cg_sdp_tok_ice_chars(*v, 1, CG_SDP_CRED_MAX))
         return bad(c, "a=ice-pwd must be 1 to 256 ice-chars (letters, digits, '+', '/')");
     KEEP(tp->ice_pwd, c, v);
     return 0;
@@ -307,7 +306,7 @@ static int a_ice_pwd(pctx *c, cg_rd *v)
 
 static int a_ice_options(pctx *c, cg_rd *v)
 {
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     KEEP(cur_tp(c)->ice_options, c, v);
     return 0;
 }
@@ -344,11 +343,11 @@ const char *const cg_sdp_setup_names[] = {
 static int a_setup(pctx *c, cg_rd *v)
 {
     cg_sdp_transport *tp = cur_tp(c);
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (tp->setup != CG_SDP_SETUP_NONE)
         return bad(c, "second a=setup at the same level");
     for (int i = CG_SDP_SETUP_ACTPASS; i <= CG_SDP_SETUP_HOLDCONN; i++)
-        if (tok_is(v, cg_sdp_setup_names[i])) {
+        if (cg_sdp_tok_is(v, cg_sdp_setup_names[i])) {
             tp->setup = (enum cg_sdp_setup)i;
             return 0;
         }
@@ -387,7 +386,7 @@ static int a_ice_lite(pctx *c, cg_rd *v)
 
 static int a_mid(pctx *c, cg_rd *v)
 {
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (!c->m)
         return bad(c, "a=mid belongs inside an m= section");
     if (c->m->mid)
@@ -464,7 +463,7 @@ static int a_end_of_candidates(pctx *c, cg_rd *v)
 
 static int a_msid(pctx *c, cg_rd *v)
 {
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (c->m && !c->m->msid)
         KEEP(c->m->msid, c, v);
     return 0;
@@ -513,7 +512,7 @@ static int a_fmtp(pctx *c, cg_rd *v)
     int rc = pt_of(c, v, "fmtp", &k);
     if (rc || !k)
         return rc;
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     if (cg_rd_left(v) > CG_SDP_FMTP_MAX)
         return bad(c, "a=fmtp parameters are longer than %d bytes", CG_SDP_FMTP_MAX);
     KEEP(k->fmtp, c, v);
@@ -525,13 +524,15 @@ static unsigned fb_kind(cg_rd *v)
     cg_rd type = rd_word(v);
     cg_rd param = rd_word(v);
     bool none = cg_rd_left(&param) == 0;
-    if (tok_is(&type, "nack"))
-        return none ? CG_SDP_FB_NACK : tok_is(&param, "pli") ? CG_SDP_FB_PLI : CG_SDP_FB_OTHER;
-    if (tok_is(&type, "ccm"))
-        return tok_is(&param, "fir") ? CG_SDP_FB_FIR : CG_SDP_FB_OTHER;
-    if (tok_is(&type, "goog-remb"))
+    if (cg_sdp_tok_is(&type, "nack"))
+        return none                           ? CG_SDP_FB_NACK
+               : cg_sdp_tok_is(&param, "pli") ? CG_SDP_FB_PLI
+                                              : CG_SDP_FB_OTHER;
+    if (cg_sdp_tok_is(&type, "ccm"))
+        return cg_sdp_tok_is(&param, "fir") ? CG_SDP_FB_FIR : CG_SDP_FB_OTHER;
+    if (cg_sdp_tok_is(&type, "goog-remb"))
         return CG_SDP_FB_REMB;
-    if (tok_is(&type, "transport-cc"))
+    if (cg_sdp_tok_is(&type, "transport-cc"))
         return CG_SDP_FB_TWCC;
     return CG_SDP_FB_OTHER;
 }
@@ -582,7 +583,7 @@ static int a_extmap(pctx *c, cg_rd *v)
     if (cg_rd_left(&head)) {
         bool ok = false;
         for (int d = CG_SDP_SENDRECV; d <= CG_SDP_INACTIVE; d++)
-            if (tok_is(&head, cg_sdp_dir_names[d])) {
+            if (cg_sdp_tok_is(&head, cg_sdp_dir_names[d])) {
                 e->dir = (enum cg_sdp_dir)d;
                 ok = true;
             }
@@ -607,7 +608,7 @@ static int a_ssrc(pctx *c, cg_rd *v)
         return bad(c, "a=ssrc must start with an SSRC from 0 to 4294967295");
     rd_skip_spaces(v);
     cg_rd name = cg_rd_field(v, ':');
-    rd_trim(v);
+    cg_sdp_rd_trim(v);
     cg_sdp_ssrc *e = NULL;
     for (size_t i = 0; i < m->n_ssrc && !e; i++)
         if (m->ssrc[i].ssrc == ssrc)
@@ -620,9 +621,9 @@ static int a_ssrc(pctx *c, cg_rd *v)
         e->cname = "";
         e->msid = "";
     }
-    if (tok_is(&name, "cname") && !*e->cname)
+    if (cg_sdp_tok_is(&name, "cname") && !*e->cname)
         KEEP(e->cname, c, v);
-    else if (tok_is(&name, "msid") && !*e->msid)
+    else if (cg_sdp_tok_is(&name, "msid") && !*e->msid)
         KEEP(e->msid, c, v);
     return 0;
 }
@@ -633,7 +634,7 @@ static int a_ssrc_group(pctx *c, cg_rd *v)
         return bad(c, "a=ssrc-group belongs inside an m= section");
     cg_sdp_media *m = c->m;
     cg_rd sem = rd_word(v);
-    if (!tok_is(&sem, "FID"))
+    if (!cg_sdp_tok_is(&sem, "FID"))
         return 0; /* SIM, FEC-FR: not used for ingest */
     cg_rd a = rd_word(v);
     cg_rd b = rd_word(v);
@@ -696,7 +697,7 @@ static int line_a(pctx *c, cg_rd *v)
 {
     cg_rd name = cg_rd_field(v, ':');
     for (size_t i = 0; i < sizeof(attr_table) / sizeof(attr_table[0]); i++)
-        if (tok_is(&name, attr_table[i].name))
+        if (cg_sdp_tok_is(&name, attr_table[i].name))
             return attr_table[i].fn(c, v);
     return 0; /* unknown attributes are ignored (RFC 8866 section 5.13) */
 }
@@ -727,9 +728,9 @@ static int line_m(pctx *c, cg_rd *v)
     c->m = m;
     m->line = c->line;
     m->port = (uint16_t)port;
-    m->kind = tok_is(&media, "video")   ? CG_SDP_VIDEO
-              : tok_is(&media, "audio") ? CG_SDP_AUDIO
-                                        : CG_SDP_OTHER;
+    m->kind = cg_sdp_tok_is(&media, "video")   ? CG_SDP_VIDEO
+              : cg_sdp_tok_is(&media, "audio") ? CG_SDP_AUDIO
+                                               : CG_SDP_OTHER;
     KEEP(m->media, c, &media);
     KEEP(m->proto, c, &proto);
     KEEP(m->fmt0, c, &fmt);
@@ -787,7 +788,7 @@ static int one_line(pctx *c, cg_rd *line)
     uint8_t type, eq;
     if (cg_rd_u8(line, &type) || cg_rd_u8(line, &eq) || eq != '=' || type < 'a' || type > 'z')
         return bad(c, "expected <letter>=<value>");
-    if (++c->n_lines == 1 && (type != 'v' || !tok_is(line, "0")))
+    if (++c->n_lines == 1 && (type != 'v' || !cg_sdp_tok_is(line, "0")))
         return bad(c, "an SDP description starts with v=0");
     switch (type) {
     case 'v':
@@ -962,8 +963,8 @@ int cg_sdp_fmtp_param(const char *fmtp, const char *key, const char **val, size_
     while (cg_rd_left(&r)) {
         cg_rd p = cg_rd_field(&r, ';');
         cg_rd k = cg_rd_field(&p, '=');
-        rd_trim(&k);
-        rd_trim(&p);
+        cg_sdp_rd_trim(&k);
+        cg_sdp_rd_trim(&p);
         if (tok_icase(&k, key)) {
             *val = (const char *)cg_rd_cur(&p);
             *val_len = cg_rd_left(&p);

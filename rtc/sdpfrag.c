@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "rtc/sdp_internal.h"
 
 typedef struct fctx {
     cg_sdpfrag *f;
@@ -20,62 +21,19 @@ typedef struct fctx {
 
 __attribute__((format(printf, 2, 3))) static int bad(fctx *c, const char *fmt, ...)
 {
-    if (c->why && c->why_cap) {
-        int n = snprintf(c->why, c->why_cap, "line %u: ", c->line);
-        if (n >= 0 && (size_t)n < c->why_cap) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->why + n, c->why_cap - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return CG_EPROTO;
-}
-
-
-static void rd_trim(cg_rd *t)
-{
-    while (cg_rd_left(t) && (cg_rd_cur(t)[0] == ' ' || cg_rd_cur(t)[0] == '\t'))
-        cg_rd_skip(t, 1);
-    while (cg_rd_left(t) &&
-           (cg_rd_cur(t)[cg_rd_left(t) - 1] == ' ' || cg_rd_cur(t)[cg_rd_left(t) - 1] == '\t'))
-        t->len--;
-}
-
-static bool tok_is(const cg_rd *t, const char *s)
-{
-    size_t n = strlen(s);
-    return cg_rd_left(t) == n && memcmp(cg_rd_cur(t), s, n) == 0;
-}
-
-/* RFC 8839 ice-chars, 1..CG_SDP_CRED_MAX of them. */
-static bool tok_cred(cg_rd t)
-{
-    uint8_t ch;
-    if (cg_rd_left(&t) == 0 || cg_rd_left(&t) > CG_SDP_CRED_MAX)
-        return false;
-    while (cg_rd_u8(&t, &ch) == 0)
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '+' || ch == '/'))
-            return false;
-    return true;
-}
-
-static bool str_cred(const char *s)
-{
-    cg_rd t;
-    if (!s)
-        return false;
-    cg_rd_init(&t, s, strlen(s));
-    return tok_cred(t);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = cg_sdp_line_whyv(c->why, c->why_cap, c->line, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Stores a credential; a repeat (session and media level both carry it in
  * some clients) must agree, or the fragment is ambiguous. */
 static int set_cred(fctx *c, cg_rd *v, char *dst, size_t cap, const char *attr)
 {
-    rd_trim(v);
-    if (!tok_cred(*v))
+    cg_sdp_rd_trim(v);
+    if (!cg_sdp_tok_ice_chars(*v, 1, CG_SDP_CRED_MAX))
         return bad(c, "a=%s must be 1 to %d ice-chars (letters, digits, '+', '/')", attr,
                    CG_SDP_CRED_MAX);
     size_t n = cg_rd_left(v);
@@ -95,16 +53,16 @@ static int frag_attr(fctx *c, cg_rd *v)
 {
     cg_sdpfrag *f = c->f;
     cg_rd name = cg_rd_field(v, ':');
-    if (tok_is(&name, "ice-ufrag"))
+    if (cg_sdp_tok_is(&name, "ice-ufrag"))
         return set_cred(c, v, f->ice_ufrag, sizeof(f->ice_ufrag), "ice-ufrag");
-    if (tok_is(&name, "ice-pwd"))
+    if (cg_sdp_tok_is(&name, "ice-pwd"))
         return set_cred(c, v, f->ice_pwd, sizeof(f->ice_pwd), "ice-pwd");
-    if (tok_is(&name, "end-of-candidates")) {
+    if (cg_sdp_tok_is(&name, "end-of-candidates")) {
         f->end_of_candidates = true;
         return 0;
     }
-    if (tok_is(&name, "mid")) {
-        rd_trim(v);
+    if (cg_sdp_tok_is(&name, "mid")) {
+        cg_sdp_rd_trim(v);
         if (!c->in_media)
             return bad(c, "a=mid belongs after an m= line");
         if (cg_rd_left(v) == 0 || cg_rd_left(v) > CG_SDP_MID_MAX)
@@ -113,7 +71,7 @@ static int frag_attr(fctx *c, cg_rd *v)
         c->mid[cg_rd_left(v)] = '\0';
         return 0;
     }
-    if (tok_is(&name, "candidate")) {
+    if (cg_sdp_tok_is(&name, "candidate")) {
         const char *err;
         if (f->n_cand == CG_SDPFRAG_MAX_CAND)
             return bad(c, "more than %d candidates in one fragment", CG_SDPFRAG_MAX_CAND);
@@ -202,7 +160,8 @@ int cg_sdpfrag_build_restart_answer(const cg_sdp_choice *ch, const char *ice_ufr
                                     const char *ice_pwd, const char *const *addrs, size_t n_addrs,
                                     uint16_t port, cg_dbuf *out)
 {
-    if (!ch || !out || !str_cred(ice_ufrag) || !str_cred(ice_pwd) || ch->bundle_tag < 0 ||
+    if (!ch || !out || !cg_sdp_str_ice_chars(ice_ufrag, 1, CG_SDP_CRED_MAX) ||
+        !cg_sdp_str_ice_chars(ice_pwd, 1, CG_SDP_CRED_MAX) || ch->bundle_tag < 0 ||
         (size_t)ch->bundle_tag >= ch->n_media || ch->n_media > CG_SDP_MAX_MEDIA ||
         !ch->media[ch->bundle_tag].accepted)
         return CG_EINVAL;
