@@ -16,6 +16,8 @@ int cg_http_send_answer(cg_http_resp *resp, const cg_services *svc, const cg_sdp
                         const cg_sdp_choice *choice, const char *ufrag, const char *pwd,
                         enum cg_sdp_dir dir, const char *location, const char *etag)
 {
+    /* The session URL takes trickle and ICE restart PATCHes (RFC 9725). */
+    cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
     cg_sdp_local local = {
         .ice_ufrag = ufrag,
         .ice_pwd = pwd,

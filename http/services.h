@@ -45,8 +45,9 @@ int cg_http_resp_body_object(cg_http_resp *resp, struct cg_storage_obj *o, const
                              const char *cache_control);
 
 /* Writes the 201 answer to a WHIP or WHEP offer: builds our SDP answer
- * (direction dir: RECVONLY for WHIP, SENDONLY for WHEP) and sets Location,
- * ETag, one Link header per --ice-server and the application/sdp body.
+ * (direction dir: RECVONLY for WHIP, SENDONLY for WHEP) and sets
+ * Accept-Patch (trickle-ice-sdpfrag), Location, ETag, one Link header per
+ * --ice-server and the application/sdp body.
  * On failure the response is a 500 problem. Returns 0 or a CG_E* code. */
 int cg_http_send_answer(cg_http_resp *resp, const cg_services *svc, const cg_sdp *offer,
                         const cg_sdp_choice *choice, const char *ufrag, const char *pwd,

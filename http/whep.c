@@ -150,7 +150,6 @@ static int whep_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
         choice->media[choice->audio].send_ssrc = c->created.audio_ssrc;
     char loc[256];
     snprintf(loc, sizeof(loc), "/whep/%s/%s", stream, c->created.id);
-    cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
     rc = cg_http_send_answer(resp, svc, offer, choice, c->created.ufrag, c->created.pwd,
                              CG_SDP_SENDONLY, loc, c->created.etag);
 done:

@@ -134,7 +134,6 @@ static int whip_post(cg_http_req *req, cg_http_resp *resp, void *ctx)
     }
     char loc[256];
     snprintf(loc, sizeof(loc), "/whip/%s/%s", stream, c->created.id);
-    cg_http_resp_header(resp, "Accept-Patch", "application/trickle-ice-sdpfrag");
     rc = cg_http_send_answer(resp, svc, offer, choice, c->created.ufrag, c->created.pwd,
                              CG_SDP_RECVONLY, loc, c->created.etag);
 done:
