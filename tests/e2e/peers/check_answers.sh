@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves that real WebRTC stacks accept clipgate's SDP answers: aiortc,
 # Chromium and GStreamer webrtcbin each create a fresh WHIP offer, the
-# answer comes from rtc/sdp.c (the unit-test binary's --answer mode), and
+# answer comes from rtc/sdp_answer.c (the unit-test binary's --answer mode), and
 # the peer must take it with setRemoteDescription (signaling state
 # "stable", the negotiated codecs printed as JSON). Broken answers (wrong
 # m= count, missing fingerprint...) make the peers fail, and this script
