@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "rtc/rtp.h"
 
 /* Largest SPS or PPS we cache. Real ones are tens of bytes; scaling
  * matrices can bring an SPS to a few hundred. */
@@ -66,9 +67,7 @@ struct cg_h264_depack {
     int last_marked; /* an AU was closed by its marker ... */
     uint32_t last_marked_ts; /* ... with this timestamp */
 
-    int have_ts;
-    uint32_t last_ts;
-    int64_t last_ext;
+    cg_rtp_ts_ext ts; /* RTP timestamps extended to 64 bits */
 
     int need_idr;
     int had_idr;
@@ -101,22 +100,6 @@ void cg_h264_depack_free(cg_h264_depack *d)
         return;
     cg_dbuf_free(&d->au);
     free(d);
-}
-
-/* RFC 3550 timestamps wrap every 2^32 ticks (13 h at 90 kHz); extend them
- * by the signed distance from the previous one. */
-static int64_t unwrap_ts(cg_h264_depack *d, uint32_t ts)
-{
-    if (!d->have_ts) {
-        d->have_ts = 1;
-        d->last_ext = ts;
-    } else {
-        uint32_t diff = ts - d->last_ts;
-        int64_t delta = diff < 0x80000000u ? (int64_t)diff : (int64_t)diff - ((int64_t)1 << 32);
-        d->last_ext += delta;
-    }
-    d->last_ts = ts;
-    return d->last_ext;
 }
 
 static void open_au(cg_h264_depack *d, uint32_t ts, int64_t ext)
@@ -453,7 +436,7 @@ int cg_h264_depack_push(cg_h264_depack *d, const uint8_t *payload, size_t len, u
         }
         return 0;
     }
-    int64_t ext = unwrap_ts(d, rtp_ts);
+    int64_t ext = cg_rtp_ts_extend(&d->ts, rtp_ts);
     int rc = 0;
     if (d->au_open && rtp_ts != d->au_ts) {
         rc = close_au(d, gap_before, out, n_out);

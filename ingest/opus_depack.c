@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "rtc/rtp.h"
 
 /* RFC 6716 §3.2.1: no frame may be longer than this. */
 #define OPUS_MAX_FRAME_BYTES 1275
@@ -134,9 +135,7 @@ int cg_opus_packet_samples(const uint8_t *p, size_t n, uint32_t *samples)
 }
 
 struct cg_opus_depack {
-    int have_ts;
-    uint32_t last_ts;
-    int64_t last_ext;
+    cg_rtp_ts_ext ts; /* RTP timestamps extended to 64 bits */
     cg_opus_depack_stats st;
 };
 
@@ -154,21 +153,6 @@ void cg_opus_depack_free(cg_opus_depack *d)
     free(d);
 }
 
-/* Extends the 32-bit RTP timestamp (wraps every 25 h at 48 kHz) by its
- * signed distance from the previous one. */
-static int64_t unwrap_ts(cg_opus_depack *d, uint32_t ts)
-{
-    if (!d->have_ts) {
-        d->have_ts = 1;
-        d->last_ext = ts;
-    } else {
-        uint32_t diff = ts - d->last_ts;
-        d->last_ext += diff < 0x80000000u ? (int64_t)diff : (int64_t)diff - ((int64_t)1 << 32);
-    }
-    d->last_ts = ts;
-    return d->last_ext;
-}
-
 int cg_opus_depack_push(cg_opus_depack *d, const uint8_t *payload, size_t len, uint32_t rtp_ts,
                         cg_frame **out)
 {
@@ -178,7 +162,7 @@ int cg_opus_depack_push(cg_opus_depack *d, const uint8_t *payload, size_t len, u
         d->st.empty++;
         return 0;
     }
-    int64_t ext = unwrap_ts(d, rtp_ts);
+    int64_t ext = cg_rtp_ts_extend(&d->ts, rtp_ts);
     cg_opus_packet_info in;
     if (cg_opus_packet_parse(payload, len, &in)) {
         d->st.invalid++;

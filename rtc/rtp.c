@@ -170,3 +170,16 @@ int cg_rtp_rtx_wrap(const uint8_t *orig, size_t n, uint8_t rtx_pt, uint32_t rtx_
     *len = cg_wr_len(&w);
     return 0;
 }
+
+int64_t cg_rtp_ts_extend(cg_rtp_ts_ext *e, uint32_t ts)
+{
+    if (!e->have) {
+        e->have = 1;
+        e->ext = ts;
+    } else {
+        uint32_t diff = ts - e->last;
+        e->ext += diff < 0x80000000u ? (int64_t)diff : (int64_t)diff - ((int64_t)1 << 32);
+    }
+    e->last = ts;
+    return e->ext;
+}

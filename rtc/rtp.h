@@ -62,4 +62,17 @@ int cg_rtp_rtx_unwrap(const uint8_t *rtx, size_t n, uint8_t orig_pt, uint32_t or
 int cg_rtp_rtx_wrap(const uint8_t *orig, size_t n, uint8_t rtx_pt, uint32_t rtx_ssrc,
                     uint16_t rtx_seq, uint8_t *out, size_t cap, size_t *len);
 
+/* RTP timestamps wrap every 2^32 ticks (13 h at 90 kHz, 25 h at 48 kHz);
+ * this extends them to 64 bits by each one's signed distance from the one
+ * before, so a stream that wraps or steps back a little keeps its order.
+ * Zero-initialise; the first timestamp extends to itself. */
+typedef struct cg_rtp_ts_ext {
+    int have;
+    uint32_t last;
+    int64_t ext;
+} cg_rtp_ts_ext;
+
+/* The 64-bit extension of ts after the ones e has seen. */
+int64_t cg_rtp_ts_extend(cg_rtp_ts_ext *e, uint32_t ts);
+
 #endif

@@ -423,6 +423,17 @@ static void test_captured_media(void)
     }
 }
 
+/* Forward across the wrap, back a little, and a jump of half the range. */
+static void test_ts_extend(void)
+{
+    cg_rtp_ts_ext e = {0};
+    CHECK(cg_rtp_ts_extend(&e, 0xfffffc18u) == 0xfffffc18ll);
+    CHECK(cg_rtp_ts_extend(&e, 0x000003e8u) == 0x1000003e8ll);
+    CHECK(cg_rtp_ts_extend(&e, 0xffffffffu) == 0xffffffffll);
+    CHECK(cg_rtp_ts_extend(&e, 0x7ffffffeu) == 0x17ffffffell);
+    CHECK(cg_rtp_ts_extend(&e, 0xfffffffeu) == 0xfffffffell);
+}
+
 int main(void)
 {
     RUN(test_build_parse_round_trip);
@@ -434,5 +445,6 @@ int main(void)
     RUN(test_rtx_captured);
     RUN(test_rtx_edge_cases);
     RUN(test_captured_media);
+    RUN(test_ts_extend);
     return TEST_RESULT();
 }
