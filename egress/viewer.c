@@ -27,6 +27,7 @@
 #include "egress/replay.h"
 #include "egress/report.h"
 #include "egress/rewriter.h"
+#include "egress/stall.h"
 #include "ingest/whip.h"
 #include "rtc/dtls.h"
 #include "rtc/ice.h"
@@ -101,6 +102,8 @@ struct cg_viewer {
     uint64_t dropped_waiting, keyframe_requests;
     uint64_t frames_published; /* video frames the publisher sent while connected */
     uint64_t frames_sent;      /* video frames sent (last packets), replayed included */
+    uint64_t frames_replayed;  /* of those, from the GOP cache */
+    cg_stall publisher_stall;  /* live frames' arrival, judged as a player judges freezes */
     vcounts c, synced;
     uint8_t out[OUT_MAX + SRTP_TRAILER];
     uint8_t rtx_out[OUT_MAX + SRTP_TRAILER];
@@ -240,6 +243,7 @@ static int send_video(cg_viewer *v, const cg_pkt *p, int replay, uint64_t now)
     /* Counted when written: a packet lost on send is resent on NACK. */
     note_keyframe(v, p, now);
     v->frames_sent += p->marker;
+    v->frames_replayed += (uint64_t)(replay && p->marker);
     return send_out(v, &v->video, v->out, n, p->payload_len);
 }
 
@@ -364,6 +368,8 @@ static void on_feed_pkt(void *arg, int kind, cg_pkt *p, uint64_t now)
     case LIVE:
         break;
     }
+    if (p->marker)
+        cg_stall_frame(&v->publisher_stall, now);
     send_video(v, p, 0, now);
 }
 
@@ -731,14 +737,17 @@ void cg_viewer_destroy(cg_viewer *v)
             "WHEP viewer %s ended: %llu video and %llu audio packets sent, %llu replayed, "
             "%llu dropped on send, %llu packets NACKed, %llu resent (%llu as RTX), %llu NACKed "
             "packets no longer held, %llu keyframe requests; %llu video frames published while "
-            "connected, %llu sent",
+            "connected, %llu sent (%llu replayed); live, the publisher paused like a freeze %llu "
+            "times (longest gap %llu ms)",
             v->id, (unsigned long long)v->video.packets, (unsigned long long)v->audio.packets,
             (unsigned long long)v->c.replayed, (unsigned long long)v->c.dropped,
             (unsigned long long)v->c.nacks,
             (unsigned long long)(v->c.resent_plain + v->c.resent_rtx),
             (unsigned long long)v->c.resent_rtx, (unsigned long long)v->c.nack_misses,
             (unsigned long long)v->keyframe_requests, (unsigned long long)v->frames_published,
-            (unsigned long long)v->frames_sent);
+            (unsigned long long)v->frames_sent, (unsigned long long)v->frames_replayed,
+            (unsigned long long)v->publisher_stall.freezes,
+            (unsigned long long)(v->publisher_stall.max_gap_us / 1000));
     viewer_free(v);
 }
 
@@ -807,6 +816,13 @@ static json_t *viewer_json(const cg_viewer *v)
     json_object_set_new(o, "packets_sent", json_integer((json_int_t)v->c.packets));
     json_object_set_new(o, "frames_published", json_integer((json_int_t)v->frames_published));
     json_object_set_new(o, "frames_sent", json_integer((json_int_t)v->frames_sent));
+    json_object_set_new(o, "frames_replayed", json_integer((json_int_t)v->frames_replayed));
+    /* Pauses of the publisher while this viewer was live: a freeze its
+     * player counts where the publisher paused as long is not ours. */
+    json_object_set_new(o, "publisher_freezes",
+                        json_integer((json_int_t)v->publisher_stall.freezes));
+    json_object_set_new(o, "publisher_max_gap_ms",
+                        json_integer((json_int_t)(v->publisher_stall.max_gap_us / 1000)));
     json_object_set_new(o, "packets_replayed", json_integer((json_int_t)v->c.replayed));
     json_object_set_new(o, "packets_dropped", json_integer((json_int_t)v->c.dropped));
     json_object_set_new(o, "nacks", json_integer((json_int_t)v->c.nacks));

@@ -9,14 +9,18 @@ What Chromium's getStats must show:
   MIN_SHARE of the frames the publisher delivered to clipgate while
   Chromium watched (the stream API's frame counter, polled every 100 ms,
   read before Chromium was connected and after its last stats, so the
-  count is if anything too large), and no freeze (a frame interval above
-  max(3 x average, average + 150 ms)) once JOIN_MS have passed since the
-  first frame. At the join Chromium sometimes counts one freeze of about
-  0.2-0.3 s (seen in 2 of 8 runs, with frames dropped): the GOP cache replays
-  the frames since the last keyframe 4 ms apart, then live frames follow
-  at the publisher's pace, and the renderer's average frame interval
-  drops so low that the first live gap counts as a freeze. At most
-  MAX_JOIN_FREEZES there;
+  count is if anything too large), and no freeze (a frame interval of at
+  least max(3 x average, average + 150 ms) over the last 30 frames), the
+  join included, where the GOP cache's frames, replayed a few ms apart,
+  meet the live ones. The one excuse is the publisher: an aiortc encoder
+  on a loaded machine sometimes pauses 200-330 ms, and clipgate forwards
+  live frames as they come, so the pause reaches Chromium as it is; clipgate
+  judges the live frames' arrival by the same rule (the session's
+  publisher_freezes), and Chromium may count at most FREEZES_PER_PAUSE
+  per pause there (measured: each pause gave Chromium two freezes, the
+  second 0.3-0.6 s after the first; no pause, no freeze). Chromium
+  may skip (framesDropped) only replayed frames: when the keyframe asked
+  for at the join arrives during the replay, it jumps to it;
 - audio: Opus packets received and samples played out;
 - DELETE answers 200, the stream lists one viewer while it plays and none
   after; the answer keeps Chromium's RTX for H.264 and the stream API shows
@@ -35,20 +39,17 @@ from whep_util import stream_json, viewers
 PUBLISH_S = 40
 VIEW_S = 10
 MIN_SHARE = 0.9
-JOIN_MS = 1500  # after the first frame: the replayed GOP has met the live frames
-MAX_JOIN_FREEZES = 1
+FREEZES_PER_PAUSE = 2
 
 
 def freeze_times(res):
-    """When freezeCount rose (ms after connected, from the samples), and
-    how many freezes came later than JOIN_MS after the first frame."""
+    """When freezeCount rose (ms after connected, from the samples)."""
     at, prev = [], 0
     for smp in res["samples"]:
         if smp["freezes"] > prev:
             at += [smp["t"]] * (smp["freezes"] - prev)
             prev = smp["freezes"]
-    first = res["first_frame_ms"] or 0
-    return at, sum(1 for t in at if t > first + JOIN_MS)
+    return at
 
 
 def frames_between(watch, start_ms, end_ms):
@@ -97,13 +98,20 @@ class WhepChromium(harness.ClipgateTestCase):
         self.assertIsNotNone(delivered, "the stream API was not polled around the viewer")
         share = v["framesDecoded"] / delivered if delivered else 0.0
         api = stream_json(cg, "s") or {}
-        freezes_at, late_freezes = freeze_times(res)
+        freezes_at = freeze_times(res)
+        sessions = [sess for doc in watch.live_docs()
+                    for sess in ((doc.get("whep") or {}).get("sessions") or [])]
+        self.assertTrue(sessions, "no viewer in the stream API's whep sessions")
+        last = sessions[-1]
+        pub_freezes = last.get("publisher_freezes")
         print(f"whep_chromium: Chromium decoded {v['framesDecoded']} frames "
               f"({v['keyFramesDecoded']} key) of {delivered} the publisher delivered while it "
               f"watched (share {share:.3f}); first frame {res['first_frame_ms']} ms after "
               f"connected; freezes {v['freezeCount']} ({v['totalFreezesDuration']} s, seen at "
               f"{freezes_at} ms after connected), pauses "
-              f"{v['pauseCount']}; dropped {v['framesDropped']}; video packets "
+              f"{v['pauseCount']}; publisher pauses counted as freezes {pub_freezes} (longest gap "
+              f"{last.get('publisher_max_gap_ms')} ms); dropped {v['framesDropped']} of "
+              f"{last.get('frames_replayed')} replayed; video packets "
               f"{v['packetsReceived']} received, {v['packetsLost']} lost, {v['nackCount']} "
               f"NACKs, {v['pliCount']} PLIs; {v['codec']} {v['frameWidth']}x{v['frameHeight']}; "
               f"audio {a['codec']} {a['packetsReceived']} packets, {a['totalSamplesReceived']} "
@@ -113,11 +121,12 @@ class WhepChromium(harness.ClipgateTestCase):
         self.assertEqual((v["frameWidth"], v["frameHeight"]), (640, 480), v)
         self.assertGreater(delivered, 0)
         self.assertGreaterEqual(share, MIN_SHARE, res["samples"])
-        # A freeze while playing is a failure; at the join, where the
-        # replayed GOP (frames 4 ms apart) meets the live frames, one short
-        # freeze is what Chromium may count (see the module comment).
-        self.assertEqual(late_freezes, 0, (freezes_at, res["samples"]))
-        self.assertLessEqual(v["freezeCount"], MAX_JOIN_FREEZES, (freezes_at, v))
+        # No freeze, the join included, but where the publisher paused
+        # (see the module comment); only replayed frames skipped.
+        self.assertIsNotNone(pub_freezes, last)
+        self.assertLessEqual(v["freezeCount"], FREEZES_PER_PAUSE * pub_freezes,
+                             (freezes_at, v, last))
+        self.assertLessEqual(v["framesDropped"], last["frames_replayed"], (v, last))
         self.assertEqual(a["codec"], "audio/opus", a)
         self.assertGreater(a["packetsReceived"], 0, a)
         self.assertGreater(a["totalSamplesReceived"], 0, a)
@@ -128,10 +137,6 @@ class WhepChromium(harness.ClipgateTestCase):
         # Chromium offers RTX: the answer keeps it for H.264, and the
         # stream API shows the viewer live with its time to first frame.
         self.assertRegex(res["answer"], r"a=rtpmap:\d+ rtx/90000")
-        sessions = [sess for doc in watch.live_docs()
-                    for sess in ((doc.get("whep") or {}).get("sessions") or [])]
-        self.assertTrue(sessions, "no viewer in the stream API's whep sessions")
-        last = sessions[-1]
         self.assertEqual(last.get("state"), "live", last)
         self.assertTrue(last.get("rtx"), last)
         self.assertIsNotNone(last.get("ttff_ms"), last)
