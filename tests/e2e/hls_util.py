@@ -17,6 +17,7 @@ import time
 import urllib.parse
 
 from harness import SOURCE_DIR, http_request
+from peer_proc import PeerProc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
@@ -81,72 +82,14 @@ def publisher_command(peer, url, duration):
     raise ValueError(peer)
 
 
-class Publisher:
+class Publisher(PeerProc):
     """One publisher process, started now; stdout and stderr are collected
     in memory. launched_at is the wall clock (time.time()) of the start."""
 
     def __init__(self, peer, url, duration):
-        self.peer = peer
-        self.argv = publisher_command(peer, url, duration)
+        argv = publisher_command(peer, url, duration)
         self.launched_at = time.time()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=HERE, start_new_session=True)
-        self.stdout = self.stderr = ""
-        self._out, self._err = [], []
-        self._threads = [threading.Thread(target=self._drain, args=(p, acc), daemon=True)
-                         for p, acc in ((self.proc.stdout, self._out),
-                                        (self.proc.stderr, self._err))]
-        for t in self._threads:
-            t.start()
-
-    @staticmethod
-    def _drain(pipe, acc):
-        for chunk in iter(lambda: pipe.read1(65536), b""):
-            acc.append(chunk)
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def wait(self, timeout):
-        """Waits for the exit (kills the process group after timeout);
-        returns the exit status."""
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        for t in self._threads:
-            t.join(timeout=5)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            pipe.close()
-        self.stdout = b"".join(self._out).decode("utf-8", "replace")
-        self.stderr = b"".join(self._err).decode("utf-8", "replace")
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-        if not self.proc.stdout.closed:
-            self.wait(5)
-
-    def result(self):
-        """The JSON line the publisher printed last (None if none)."""
-        for line in reversed(self.stdout.splitlines()):
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    continue
-        return None
-
-    def describe(self):
-        return (f"{self.peer} ({' '.join(self.argv)}) exited {self.proc.returncode}\n"
-                f"--- stdout ---\n{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-6000:]}")
+        super().__init__(peer, argv)
 
 
 class StreamWatch:

@@ -7,14 +7,12 @@ cases.
 Viewers print one JSON line on stdout when they end; Viewer.result()
 returns it as a dict.
 """
-import json
 import os
-import subprocess
-import threading
 import time
 import urllib.parse
 
 from harness import http_request
+from peer_proc import PeerProc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
@@ -128,68 +126,11 @@ def viewer_command(peer, url, duration, extra=()):
     raise ValueError(peer)
 
 
-class Viewer:
+class Viewer(PeerProc):
     """One viewer process in its own process group; stdout and stderr are
     drained into memory so a chatty peer never blocks."""
 
+    label = " viewer"
+
     def __init__(self, peer, url, duration, extra=()):
-        self.peer = peer
-        self.argv = viewer_command(peer, url, duration, extra)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=HERE, start_new_session=True)
-        self._out, self._err = [], []
-        self.stdout = self.stderr = ""
-        self._threads = [threading.Thread(target=self._drain, args=(p, acc), daemon=True)
-                         for p, acc in ((self.proc.stdout, self._out),
-                                        (self.proc.stderr, self._err))]
-        for t in self._threads:
-            t.start()
-
-    @staticmethod
-    def _drain(pipe, acc):
-        for chunk in iter(lambda: pipe.read1(65536), b""):
-            acc.append(chunk)
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def wait(self, timeout):
-        """Waits for the exit (kills the group after timeout); returns the
-        exit status."""
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        for t in self._threads:
-            t.join(timeout=5)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            pipe.close()
-        self.stdout = b"".join(self._out).decode("utf-8", "replace")
-        self.stderr = b"".join(self._err).decode("utf-8", "replace")
-        return self.proc.returncode
-
-    def kill(self):
-        """SIGKILL to the whole group: the viewer vanishes without a word."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-        if not self.proc.stdout.closed:
-            self.wait(5)
-
-    def result(self):
-        for line in reversed(self.stdout.splitlines()):
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    continue
-        return None
-
-    def describe(self):
-        return (f"{self.peer} viewer ({' '.join(self.argv)}) exited {self.proc.returncode}\n"
-                f"--- stdout ---\n{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-6000:]}")
+        super().__init__(peer, viewer_command(peer, url, duration, extra))
