@@ -24,7 +24,6 @@ passed on (there is no encoder to ask).
 Only for loopback benchmarks: one request per connection, no TLS, no auth.
 Run with Debian's /usr/bin/python3 (aiortc lives there).
 """
-import argparse
 import asyncio
 import fractions
 import json
@@ -39,6 +38,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 import aiortc_srtp
+from common import read_request, respond, serve_forever
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -131,27 +131,12 @@ async def close(sid):
     return True
 
 
-async def respond(writer, status, reason, body=b"", headers=()):
-    head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}",
-            "Connection: close", *headers]
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-    await writer.drain()
-    writer.close()
-
-
 async def handle(reader, writer):
-    try:
-        request = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+    request = await read_request(reader)
+    if request is None:
         writer.close()
         return
-    lines = request.decode("latin-1").split("\r\n")
-    method, path = lines[0].split(" ")[:2]
-    length = 0
-    for line in lines[1:]:
-        if line.lower().startswith("content-length:"):
-            length = int(line.split(":", 1)[1])
-    body = await reader.readexactly(length) if length else b""
+    method, path, body, _ = request
     parts = path.strip("/").split("/")
     if method == "POST" and len(parts) == 2 and parts[0] in ("whip", "whep"):
         make = publish if parts[0] == "whip" else play
@@ -173,20 +158,8 @@ async def handle(reader, writer):
         await respond(writer, 404, "Not Found")
 
 
-async def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
-    args = ap.parse_args()
+if __name__ == "__main__":
     # GCM when the peer offers it (viewers with --srtp gcm), else AES-CM
     # (aiortc publishers): the DTLS server picks; aiortc alone offers CM.
     aiortc_srtp.enable()
-    server = await asyncio.start_server(handle, "127.0.0.1", args.port)
-    async with server:
-        await server.serve_forever()
-
-
-if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_forever(handle)

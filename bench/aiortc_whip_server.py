@@ -17,7 +17,6 @@ GET /stats                 JSON: one object per session with connect_ms
 Only for loopback benchmarks: one request per connection, no TLS, no auth.
 Run with Debian's /usr/bin/python3 (aiortc lives there).
 """
-import argparse
 import asyncio
 import json
 import secrets
@@ -25,6 +24,8 @@ import secrets
 import aioice.ice
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from common import read_request, respond, serve_forever
 
 # aioice leaves 127.0.0.1 out of its host candidates; this runs on loopback.
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
@@ -86,29 +87,12 @@ def stats():
              "first_keyframe_ms": s["first_keyframe_ms"]} for sid, s in sessions.items()]
 
 
-async def respond(writer, status, reason, body=b"", headers=()):
-    head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}",
-            "Connection: close", *headers]
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-    await writer.drain()
-    writer.close()
-
-
 async def handle(reader, writer):
-    loop = asyncio.get_running_loop()
-    try:
-        request = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+    request = await read_request(reader)
+    if request is None:
         writer.close()
         return
-    t0 = loop.time()
-    lines = request.decode("latin-1").split("\r\n")
-    method, path = lines[0].split(" ")[:2]
-    length = 0
-    for line in lines[1:]:
-        if line.lower().startswith("content-length:"):
-            length = int(line.split(":", 1)[1])
-    body = await reader.readexactly(length) if length else b""
+    method, path, body, t0 = request
     parts = path.strip("/").split("/")
     if method == "POST" and len(parts) == 2 and parts[0] == "whip":
         sid, answer = await create(parts[1], body.decode(), t0)
@@ -124,17 +108,5 @@ async def handle(reader, writer):
         await respond(writer, 404, "Not Found")
 
 
-async def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
-    args = ap.parse_args()
-    server = await asyncio.start_server(handle, "127.0.0.1", args.port)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_forever(handle)

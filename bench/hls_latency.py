@@ -37,16 +37,18 @@ import http.client
 import json
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+import common
+from common import (clipgate_argv, cpu_model, free_port, require_netns_and_bin,
+                    sanitized, write_section)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -55,19 +57,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 HEADING = "# HLS packaging: segment listing delay and CPU per stream"
 POLL_S = 0.010
 IDLE_S = 3.0
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loopback_only():
-    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
-    names = [l.split(":")[1].strip().split("@")[0] for l in res.stdout.splitlines() if ":" in l]
-    return res.returncode == 0 and names == ["lo"]
 
 
 def cpu_s(pid):
@@ -111,33 +100,18 @@ def tracks(doc):
             yield from tracks(v)
 
 
-class Clipgate:
+class Clipgate(common.Server):
     def __init__(self, binary, workdir, dump_dir=None):
         self.port = free_port()
-        argv = [binary, "--http-port", str(self.port),
-                "--media-port", str(free_port(socket.SOCK_DGRAM)),
-                "--events-port", str(free_port()), "--public-ip", "127.0.0.1",
-                "--data-dir", os.path.join(workdir, "data"), "--log-level", "warn",
-                # libnice (webrtcbin) sends no ICE consent checks clipgate
-                # counts, so the default 30 s would end a 30 s publish early.
-                "--consent-timeout", "300s"]
+        # libnice (webrtcbin) sends no ICE consent checks clipgate counts,
+        # so the default 30 s would end a 30 s publish early.
+        extra = ["--log-level", "warn", "--consent-timeout", "300s"]
         if dump_dir:
-            argv += ["--dump-dir", dump_dir]
-        self.log = open(os.path.join(workdir, "clipgate.log"), "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            extra += ["--dump-dir", dump_dir]
+        super().__init__(clipgate_argv(binary, self.port, os.path.join(workdir, "data"), extra),
+                         os.path.join(workdir, "clipgate.log"), stop_timeout=30)
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"clipgate exited {self.proc.returncode} at startup")
-            try:
-                urllib.request.urlopen(self.base + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("clipgate did not answer /healthz")
-                time.sleep(0.05)
+        self.wait_http(self.base + "/healthz")
 
     def api(self, path):
         try:
@@ -145,16 +119,6 @@ class Clipgate:
                 return json.loads(r.read().decode())
         except (OSError, ValueError):
             return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
 
 
 def reap(proc, block):
@@ -321,22 +285,6 @@ def media_seconds(path):
         return None
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def sanitized(path):
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def delay_row(name, d):
     if not d:
         return f"| {name} | 0 | – | – | – | – |"
@@ -430,27 +378,6 @@ def section(res, args, started):
     return "\n".join(lines)
 
 
-def write_section(path, text, heading=HEADING):
-    """Replaces a benchmark's section of path (from its heading, this
-    benchmark's by default, to the next top-level heading) or appends it;
-    the rest is kept."""
-    try:
-        with open(path) as f:
-            old = f.read()
-    except FileNotFoundError:
-        old = ""
-    start = old.find(heading)
-    if start < 0:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
-    else:
-        m = re.search(r"^# ", old[start + len(heading):], re.M)
-        end = start + len(heading) + m.start() if m else len(old)
-        rest = old[end:]
-        new = old[:start] + text + ("\n" + rest if rest else "")
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -459,11 +386,7 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("CG_BIN")
                     or os.path.join(SOURCE, "build", "clipgate"))
     args = ap.parse_args()
-    if not loopback_only():
-        raise SystemExit("hls_latency.py: run it in a loopback-only network namespace "
-                         "(bench/run.sh does that)")
-    if not os.access(args.bin, os.X_OK):
-        raise SystemExit(f"hls_latency.py: no clipgate binary at {args.bin} (--bin)")
+    require_netns_and_bin("hls_latency.py", args.bin)
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
             raise SystemExit(f"hls_latency.py: {tool} is not installed")
@@ -508,7 +431,7 @@ def main():
               f"({ff['media_s']:.1f} s of media, {ff['segments']} segments)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_section(args.output, section(res, args, started))
+    write_section(args.output, section(res, args, started), HEADING)
     print(f"results written to {args.output}")
 
 

@@ -34,14 +34,13 @@ thumbs_bin() {
 events_section() {
     cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
     cmake --build build/release -j2 --target events_bench >/dev/null
-    # Replaces its section of bench/results.md with thumbs.py's writer.
+    # Replaces its section of bench/results.md with the benchmarks' writer.
     build/release/events_bench "$@" | /usr/bin/python3 -c 'import sys
 sys.path.insert(0, "bench")
-import thumbs
-thumbs.HEADING = "# Live events: publishing cost"
+import common
 text = sys.stdin.read()
 sys.stdout.write(text)
-thumbs.write_section("bench/results.md", text)'
+common.write_section("bench/results.md", text, "# Live events: publishing cost")'
 }
 case "${1:-}" in
     whip) shift; in_netns bench/whip_connect.py "$@" ;;

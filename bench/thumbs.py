@@ -25,7 +25,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -33,22 +32,13 @@ import sys
 import tempfile
 import time
 
+from common import cpu_model, write_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 HEADING = "# Thumbnails: time per segment thumbnail"
 SIZES = ["640x480", "1280x720", "1920x1080"]
 KBPS = {"640x480": 1500, "1280x720": 3000, "1920x1080": 6000}
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def make_segment(workdir, size):
@@ -125,26 +115,6 @@ def section(rows, args, started):
     return "\n".join(lines)
 
 
-def write_section(path, text):
-    """Replaces this benchmark's section of path (from its heading to the
-    next top-level heading) or appends it; the rest is kept."""
-    try:
-        with open(path) as f:
-            old = f.read()
-    except FileNotFoundError:
-        old = ""
-    start = old.find(HEADING)
-    if start < 0:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
-    else:
-        m = re.search(r"^# ", old[start + len(HEADING):], re.M)
-        end = start + len(HEADING) + m.start() if m else len(old)
-        rest = old[end:]
-        new = old[:start] + text + ("\n" + rest if rest else "")
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=50)
@@ -167,7 +137,7 @@ def main():
               f"{cg['width']}x{cg['height']}, {cg['bytes']} bytes); ffmpeg CLI p50 "
               f"{ff['p50_ms']:.1f} ms", flush=True)
         rows.append((size, seg_bytes, cg, ff))
-    write_section(args.output, section(rows, args, started))
+    write_section(args.output, section(rows, args, started), HEADING)
     print(f"written to {args.output}")
 
 

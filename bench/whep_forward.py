@@ -52,7 +52,6 @@ import os
 import platform
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,8 +62,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from hls_latency import cpu_model, loopback_only, sanitized, write_section  # noqa: E402
-from whip_connect import Server, free_port  # noqa: E402
+from common import (Server, clipgate_argv, cpu_model, free_port, loopback_only,  # noqa: E402
+                    sanitized, write_section)
 
 PYTHON = "/usr/bin/python3"
 E2E = os.path.join(SOURCE, "tests", "e2e")
@@ -100,10 +99,8 @@ class Target:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         if name == "clipgate":
-            argv = [cg_bin, "--http-port", str(port), "--media-port",
-                    str(free_port(socket.SOCK_DGRAM)), "--events-port", "0",
-                    "--data-dir", os.path.join(logdir, "data"), "--public-ip", "127.0.0.1",
-                    *extra]
+            argv = clipgate_argv(cg_bin, port, os.path.join(logdir, "data"), extra,
+                                 events=False)
         else:
             argv = [PYTHON, os.path.join(HERE, "aiortc_whep_relay.py"), "--port", str(port)]
         self.server = Server(argv, os.path.join(logdir, name.replace(" ", "_") + ".log"))

@@ -35,14 +35,15 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
+
+from common import (Server, clipgate_argv, cpu_model, free_port, require_netns_and_bin,
+                    sanitized)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -52,22 +53,9 @@ CHROMIUM = "/usr/bin/chromium"
 PUBLISHER_TIMEOUT_S = 60
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read().decode())
-
-
-def loopback_only():
-    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
-    names = [l.split(":")[1].strip().split("@")[0] for l in res.stdout.splitlines() if ":" in l]
-    return res.returncode == 0 and names == ["lo"]
 
 
 def python_imports(*mods):
@@ -107,40 +95,6 @@ def publisher_argv(peer, url, seconds):
     if peer == "webrtcbin":
         return [PYTHON, os.path.join(PEERS, "gst_offer.py"), "--duration", str(seconds), url]
     raise ValueError(peer)
-
-
-class Server:
-    """A background process with its log in a temporary file."""
-
-    def __init__(self, argv, log_path):
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_http(self, url, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.log_path}: exited {self.proc.returncode}")
-            try:
-                urllib.request.urlopen(url, timeout=2).read()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit(f"no answer from {url} within {timeout} s")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
 
 
 def run_once(peer, whip_url, poll, seconds, logdir):
@@ -198,22 +152,6 @@ def summary(values):
     return (f"{statistics.median(values):.1f}", f"{min(values):.1f}", f"{max(values):.1f}")
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def sanitized(path):
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def write_results(path, rows, skipped, args, started):
     cores = os.cpu_count()
     lines = [
@@ -267,11 +205,7 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("CG_BIN")
                     or os.path.join(SOURCE, "build", "clipgate"))
     args = ap.parse_args()
-    if not loopback_only():
-        raise SystemExit("whip_connect.py: run it in a loopback-only network namespace "
-                         "(bench/run.sh does that)")
-    if not os.access(args.bin, os.X_OK):
-        raise SystemExit(f"whip_connect.py: no clipgate binary at {args.bin} (--bin)")
+    require_netns_and_bin("whip_connect.py", args.bin)
     started = datetime.datetime.now(datetime.timezone.utc)
     logdir = tempfile.mkdtemp(prefix="cg-bench-")
     peers, skipped = [], []
@@ -282,10 +216,7 @@ def main():
             print(f"skip {p}: {why}", flush=True)
 
     http_port = free_port()
-    cg = Server([args.bin, "--http-port", str(http_port),
-                 "--media-port", str(free_port(socket.SOCK_DGRAM)),
-                 "--events-port", str(free_port()), "--public-ip", "127.0.0.1",
-                 "--data-dir", os.path.join(logdir, "data")],
+    cg = Server(clipgate_argv(args.bin, http_port, os.path.join(logdir, "data")),
                 os.path.join(logdir, "clipgate.log"))
     cg_base = f"http://127.0.0.1:{http_port}"
     ref_port = free_port()
