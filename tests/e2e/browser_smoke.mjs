@@ -7,14 +7,7 @@
 //
 // Prints "browser smoke: ok ..." and exits 0, or prints the failure and
 // exits 1.
-import { chromium } from 'playwright-core';
-
-const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
-];
+import { launch } from './peers/chromium.mjs';
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -23,12 +16,7 @@ function check(cond, what) {
 async function main() {
   const base = process.argv[2];
   check(base && base.startsWith('http://127.0.0.1:'), `usage: browser_smoke.mjs http://127.0.0.1:PORT (got ${base})`);
-  const browser = await chromium.launch({
-    executablePath: process.env.CG_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: 60000,
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     const resp = await page.goto(`${base}/healthz`);

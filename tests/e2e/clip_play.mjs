@@ -19,25 +19,16 @@
 // samples: {t, currentTime, readyState, totalVideoFrames, audioBytes,
 // videoBytes}. Exits 0 when it could run the page at all (the caller judges
 // the figures), 1 on a harness failure.
-import http from 'node:http';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch } from './peers/chromium.mjs';
+import { HLSJS, startPageServer } from './peers/player_page.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 const CLIP_HEADERS = ['Clip-Requested-Start', 'Clip-Requested-Duration', 'Clip-Start',
   'Clip-Duration', 'Clip-Keyframe', 'Clip-Mode', 'Content-Type', 'ETag'];
 
 function parseArgs(argv) {
   const args = {
     seconds: 3,
-    hlsjs: path.join(here, '..', '..', 'node_modules', 'hls.js', 'dist', 'hls.min.js'),
+    hlsjs: HLSJS,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
@@ -52,33 +43,6 @@ function parseArgs(argv) {
     throw new Error('usage: clip_play.mjs [--mp4 URL] [--m3u8 URL] [--seconds S]');
   }
   return args;
-}
-
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>clip</title></head>
-<body><video id="v" muted playsinline width="320" height="240"></video>
-<script src="/hls.min.js"></script></body></html>`;
-
-function startPageServer(hlsjsPath) {
-  const hlsjs = fs.readFileSync(hlsjsPath);
-  const server = http.createServer((req, res) => {
-    if (req.url === '/' || req.url === '/index.html') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(PAGE);
-    } else if (req.url === '/hls.min.js') {
-      res.writeHead(200, { 'Content-Type': 'text/javascript' });
-      res.end(hlsjs);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, origin: `http://127.0.0.1:${server.address().port}` });
-    });
-  });
 }
 
 // In the page: reads the exposed headers with a cross-origin fetch.
@@ -160,13 +124,8 @@ async function play(page, url, useHls, seconds) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const { server, origin } = await startPageServer(args.hlsjs);
-  const browser = await chromium.launch({
-    executablePath: process.env.CG_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: 60000,
-  });
+  const { server, origin } = await startPageServer(args.hlsjs, 'clip');
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     await page.goto(`${origin}/`);

@@ -31,24 +31,13 @@
 // EXT-X-PROGRAM-DATE-TIME), printed as a figure, never judged here.
 // Exits 0 when it could run the page at all (the caller judges the
 // figures), 1 on a harness failure (no browser, bad arguments).
-import http from 'node:http';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
-];
+import { launch } from './peers/chromium.mjs';
+import { HLSJS, startPageServer } from './peers/player_page.mjs';
 
 function parseArgs(argv) {
   const args = {
     seconds: 8,
-    hlsjs: path.join(here, '..', '..', 'node_modules', 'hls.js', 'dist', 'hls.min.js'),
+    hlsjs: HLSJS,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -64,37 +53,6 @@ function parseArgs(argv) {
     throw new Error('usage: hls_play.mjs --url PLAYLIST_URL [--seconds S] [--preview URL]');
   }
   return args;
-}
-
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>hls</title></head>
-<body><video id="v" muted playsinline width="320" height="240"></video>
-<script src="/hls.min.js"></script></body></html>`;
-
-// Serves the page and hls.js on an ephemeral port; resolves to its origin.
-function startPageServer(hlsjsPath) {
-  const hlsjs = fs.readFileSync(hlsjsPath);
-  const server = http.createServer((req, res) => {
-    if (req.url === '/' || req.url === '/index.html') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(PAGE);
-    } else if (req.url === '/hls.min.js') {
-      res.writeHead(200, { 'Content-Type': 'text/javascript' });
-      res.end(hlsjs);
-    } else if (req.url === '/favicon.ico') {
-      res.writeHead(204);
-      res.end();
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, origin: `http://127.0.0.1:${server.address().port}` });
-    });
-  });
 }
 
 // Runs in the page: starts hls.js on the playlist and keeps its state on
@@ -175,13 +133,8 @@ async function fetchPreview(url) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const { server, origin } = await startPageServer(args.hlsjs);
-  const browser = await chromium.launch({
-    executablePath: process.env.CG_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    timeout: 60000,
-  });
+  const { server, origin } = await startPageServer(args.hlsjs, 'hls');
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     const consoleLines = [];
