@@ -93,6 +93,23 @@ def http_request(method, url, body=None, headers=None, ssl_context=None, timeout
         conn.close()
 
 
+def metrics(cg):
+    """GET /metrics: the exposition text; AssertionError unless 200."""
+    r = http_request("GET", cg.url("/metrics"))
+    if r.status != 200:
+        raise AssertionError(f"/metrics: {r.status}")
+    return r.text()
+
+
+def metric(text, series, absent=0.0):
+    """Value of one exposition line such as 'name{a="b"}' in text, or
+    absent when there is none."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ")[1])
+    return absent
+
+
 class Clipgate:
     """One clipgate process with its own data directory and log file."""
 

@@ -17,6 +17,7 @@ import time
 import urllib.parse
 
 from harness import SOURCE_DIR, http_request
+from harness import metric, metrics  # noqa: F401 (hls_util.metric(s) in the suites)
 from peer_proc import PeerProc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -419,19 +420,3 @@ def play_in_chromium(url, seconds, preview=None, timeout=120):
             except ValueError:
                 pass
     return doc, res
-
-
-def metrics(cg):
-    r = get(cg, "/metrics")
-    if r.status != 200:
-        raise AssertionError(f"/metrics: {r.status}")
-    return r.text()
-
-
-def metric(text, series):
-    """Value of one exposition line such as 'name{a="b"}' in text, or 0 if
-    absent."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return 0.0

@@ -173,10 +173,7 @@ class Staller:
 
 
 def metric(cg, name):
-    for line in hls_util.metrics(cg).splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+    return harness.metric(harness.metrics(cg), name, absent=None)
 
 
 def check_seq(test, msgs):

@@ -16,17 +16,9 @@ import tempfile
 import unittest
 
 import harness
-from harness import http_request
+from harness import http_request, metric
 
 BUILD_INFO = re.compile(r'^clipgate_build_info\{version="[0-9][^"]*"\} 1$', re.M)
-
-
-def metric(text, series):
-    """Value of one exposition line such as 'name{a="b"}', or 0 if absent."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return 0.0
 
 
 class Smoke(harness.ClipgateTestCase):

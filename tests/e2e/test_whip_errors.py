@@ -15,6 +15,7 @@ layout, missing ICE or DTLS attributes -- the detail lists what clipgate
 accepts), 409, 503 + Retry-After, bad stream names; every error as
 application/problem+json; an abandoned session removed after the consent
 timeout, and the session metrics following it."""
+import functools
 import os
 import re
 import time
@@ -22,6 +23,8 @@ import urllib.parse
 
 import harness
 from harness import http_request
+
+metric = functools.partial(harness.metric, absent=None)  # a missing family fails
 
 FIXTURES = os.path.join(harness.SOURCE_DIR, "tests", "fixtures", "sdp")
 SDP = {"Content-Type": "application/sdp"}
@@ -39,14 +42,6 @@ def fixture(name):
 def sdp_attr(text, name):
     """Values of every a=<name>:<value> line, in order."""
     return re.findall(r"^a=" + re.escape(name) + r":(.*?)\r?$", text, re.M)
-
-
-def metric(text, series):
-    """Value of one exposition line such as 'name{a="b"}'; None if absent."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return None
 
 
 def media_port(cg):

@@ -28,7 +28,7 @@ import unittest
 import zlib
 
 import harness
-from harness import http_request
+from harness import http_request, metric, metrics
 
 PYTHON = "/usr/bin/python3"
 PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
@@ -42,20 +42,6 @@ def aiortc_missing():
         return None
     return (f"{PYTHON} cannot import aiortc ({res.stderr.strip().splitlines()[-1:]}): "
             "apt-get install python3-aiortc")
-
-
-def metrics(cg):
-    r = http_request("GET", cg.url("/metrics"))
-    assert r.status == 200, r
-    return r.text()
-
-
-def metric(text, series):
-    """Value of one exposition line such as 'name{a="b"}'; 0 if absent."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return 0.0
 
 
 def media_port(cg):
