@@ -93,6 +93,23 @@ def http_request(method, url, body=None, headers=None, ssl_context=None, timeout
         conn.close()
 
 
+def loopback_only():
+    """True when the only network interface is lo (the suite's own
+    namespace, as netns_run.py makes it)."""
+    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, timeout=30)
+    names = [line.split(":")[1].strip().split("@")[0]
+             for line in res.stdout.splitlines() if ":" in line]
+    return res.returncode == 0 and names == ["lo"]
+
+
+def nft(*args, input_text=None):
+    """Runs nft (nftables) with args, input_text on stdin; the
+    CompletedProcess."""
+    return subprocess.run(["nft", *args], input=input_text, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30)
+
+
 def metrics(cg):
     """GET /metrics: the exposition text; AssertionError unless 200."""
     r = http_request("GET", cg.url("/metrics"))

@@ -40,7 +40,8 @@ import urllib.parse
 import harness
 import hls_util
 import whip_util
-from harness import http_request
+from harness import http_request, loopback_only, nft
+from whep_util import stream_json, video_frames
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWER = os.path.join(HERE, "peers", "aiortc_whep.py")
@@ -76,29 +77,6 @@ AIORTC_VIEWER_OFFER = (
     "a=rtcp-mux\r\na=rtpmap:96 opus/48000/2\r\n"
     "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwxyz\r\n"
     "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\na=setup:actpass\r\n")
-
-
-def nft(*args, input_text=None):
-    return subprocess.run(["nft", *args], input=input_text, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=30)
-
-
-def loopback_only():
-    """True when the only network interface is lo (our own namespace)."""
-    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, timeout=30)
-    names = [line.split(":")[1].strip().split("@")[0]
-             for line in res.stdout.splitlines() if ":" in line]
-    return res.returncode == 0 and names == ["lo"]
-
-
-def stream_json(cg, name):
-    r = http_request("GET", cg.url("/api/v1/streams/" + name), timeout=5)
-    return r.json() if r.status == 200 else None
-
-
-def video_frames(doc):
-    return (doc or {}).get("video", {}).get("frames", 0)
 
 
 class Whep(harness.ClipgateTestCase):

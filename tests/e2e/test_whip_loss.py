@@ -17,14 +17,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
 import harness
 import whip_util
-from harness import http_request
+from harness import http_request, loopback_only, nft
 
 LOSS_PCT = 5
 # Long enough for a few dozen losses on the video track, so that some of
@@ -32,20 +31,6 @@ LOSS_PCT = 5
 LOSS_S = 20
 PUBLISHER_TIMEOUT_S = LOSS_S + 45
 TABLE = "cg_loss"
-
-
-def nft(*args, input_text=None):
-    return subprocess.run(["nft", *args], input=input_text, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=30)
-
-
-def loopback_only():
-    """True when the only network interface is lo (our own namespace)."""
-    res = subprocess.run(["ip", "-o", "link", "show"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, timeout=30)
-    names = [line.split(":")[1].strip().split("@")[0]
-             for line in res.stdout.splitlines() if ":" in line]
-    return res.returncode == 0 and names == ["lo"]
 
 
 def install_loss(port):
