@@ -34,9 +34,7 @@ import fractions
 import json
 import subprocess
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import aioice.ice
 import av
@@ -44,6 +42,8 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+from whip_http import http
 
 WIDTH, HEIGHT = 640, 480
 AUDIO_RATE = 48000
@@ -138,19 +138,6 @@ async def make_offer(pc, tracks=None):
     # local description is complete (non-trickle), as WHIP clients send it.
     await pc.setLocalDescription(offer)
     return pc.localDescription.sdp
-
-
-def http(method, url, body=None, token=None, ctype=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    if ctype:
-        req.add_header("Content-Type", ctype)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:  # a status is an answer, not a crash
-        return e.code, e.headers, e.read()
 
 
 async def packets_sent(sender):

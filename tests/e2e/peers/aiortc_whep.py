@@ -26,29 +26,16 @@ import argparse
 import asyncio
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import aioice.ice
 import aiortc.codecs
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from whip_http import http
+
 aiortc.codecs.HEADER_EXTENSIONS["audio"][1].id = 3
-
-
-def http(method, url, body=None, token=None, ctype=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    if ctype:
-        req.add_header("Content-Type", ctype)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 
 class Counter:

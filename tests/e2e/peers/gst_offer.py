@@ -60,9 +60,7 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import gi
 
@@ -72,6 +70,7 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstVideo", "1.0")
 gi.require_version("Nice", "0.1")
 from gi.repository import GLib, Gst, GstSdp, GstVideo, GstWebRTC, Nice  # noqa: E402
+from whip_http import http  # noqa: E402
 
 PIPELINE = (
     "webrtcbin name=wb bundle-policy=max-bundle "
@@ -180,19 +179,6 @@ class KeyRequestFilter:
             self.ignored += 1
             return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK
-
-
-def http(method, url, body=None, token=None, ctype=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    if ctype:
-        req.add_header("Content-Type", ctype)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:  # a status is an answer, not a crash
-        return e.code, e.headers, e.read()
 
 
 class Publisher:
