@@ -56,6 +56,13 @@ def sanitized(path):
         return b"__asan_init" in f.read()
 
 
+def kill_group(proc):
+    """SIGKILL to proc's process group if proc still runs; then reaps it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def clipgate_argv(binary, http_port, data_dir, extra=(), events=True):
     """clipgate on 127.0.0.1: http_port, a free media port, a free events
     port (or the events server off), data under data_dir; extra options

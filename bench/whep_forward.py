@@ -62,8 +62,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from common import (Server, clipgate_argv, cpu_model, free_port, loopback_only,  # noqa: E402
-                    sanitized, write_section)
+from common import (Server, clipgate_argv, cpu_model, free_port, kill_group,  # noqa: E402
+                    loopback_only, sanitized, write_section)
 
 PYTHON = "/usr/bin/python3"
 E2E = os.path.join(SOURCE, "tests", "e2e")
@@ -264,9 +264,7 @@ def cpu_run(name, srtp, args, logdir):
         print(f"whep_forward: {label}: {e}", flush=True)
     finally:
         if pub is not None:
-            if pub.poll() is None:
-                os.killpg(pub.pid, 9)
-                pub.wait()
+            kill_group(pub)
             pub_log.close()
         t.stop()
     return out
@@ -328,9 +326,7 @@ def ttff_run(gop_cache, args, logdir):
         print(f"whep_forward: GOP cache {mode}: {e}", flush=True)
     finally:
         if pub is not None:
-            if pub.poll() is None:
-                os.killpg(pub.pid, 9)
-                pub.wait()
+            kill_group(pub)
             pub_log.close()
         t.stop()
     return out

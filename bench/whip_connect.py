@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,8 +41,8 @@ import tempfile
 import time
 import urllib.request
 
-from common import (Server, clipgate_argv, cpu_model, free_port, require_netns_and_bin,
-                    sanitized)
+from common import (Server, clipgate_argv, cpu_model, free_port, kill_group,
+                    require_netns_and_bin, sanitized)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -111,9 +110,7 @@ def run_once(peer, whip_url, poll, seconds, logdir):
             if got is None:
                 got = poll()
             time.sleep(0.1)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     if got is None:
         with open(log_path, "rb") as f:
             tail = f.read()[-600:].decode("utf-8", "replace")
