@@ -7,87 +7,11 @@
 #include "http/services.h"
 #include "core/config.h"
 #include "cg_test.h"
+#include "http_client.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
-
-static uint16_t g_port;
-
-typedef struct res {
-    int status;
-    char head[8192];
-    char *raw;
-    const char *body;
-    size_t body_len;
-} res;
-
-static void get(res *r, const char *target, const char *extra)
-{
-    memset(r, 0, sizeof(*r));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        CHECK(0);
-        return;
-    }
-    char req[1024];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n", target,
-                     extra ? extra : "");
-    CHECK(send(fd, req, (size_t)n, MSG_NOSIGNAL) == n);
-    size_t cap = 1 << 20, len = 0;
-    r->raw = malloc(cap + 1);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            r->raw = realloc(r->raw, cap + 1);
-        }
-        ssize_t k = recv(fd, r->raw + len, cap - len, 0);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    close(fd);
-    r->raw[len] = '\0';
-    char *end = strstr(r->raw, "\r\n\r\n");
-    if (!end)
-        return;
-    size_t hl = (size_t)(end - r->raw) + 2;
-    if (hl >= sizeof(r->head))
-        hl = sizeof(r->head) - 1;
-    memcpy(r->head, r->raw, hl);
-    r->body = end + 4;
-    r->body_len = len - (size_t)(r->body - r->raw);
-    sscanf(r->raw, "HTTP/1.%*d %d", &r->status);
-}
-
-static const char *header(const res *r, const char *name)
-{
-    static char value[1024];
-    value[0] = '\0';
-    size_t nl = strlen(name);
-    for (const char *line = strstr(r->head, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(value, sizeof(value), "%.*s", (int)strcspn(v, "\r"), v);
-            break;
-        }
-    }
-    return value;
-}
 
 static void check_problem(const res *r, int status)
 {
@@ -160,48 +84,48 @@ static void test_home_and_pages(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         res r;
-        get(&r, cases[i].target, NULL);
+        get(&r, "GET", cases[i].target, NULL);
         const cg_ui_asset *a = cg_ui_find(cases[i].file);
         CHECK_INT(r.status, 200);
         CHECK_STR(header(&r, "Content-Type"), cases[i].type);
         CHECK_STR(header(&r, "Cache-Control"), "no-cache");
         CHECK(a && strcmp(header(&r, "ETag"), a->etag) == 0);
         CHECK(a && r.body_len == a->len && memcmp(r.body, a->data, a->len) == 0);
-        free(r.raw);
+        res_free(&r);
     }
 }
 
 static void test_etag_revalidation(void)
 {
     res r;
-    get(&r, "/ui/app.js", NULL);
+    get(&r, "GET", "/ui/app.js", NULL);
     char etag[128];
     snprintf(etag, sizeof(etag), "%s", header(&r, "ETag"));
-    free(r.raw);
+    res_free(&r);
     CHECK(etag[0] == '"');
 
     char extra[256];
     snprintf(extra, sizeof(extra), "If-None-Match: %s\r\n", etag);
-    get(&r, "/ui/app.js", extra);
+    get(&r, "GET", "/ui/app.js", extra);
     CHECK_INT(r.status, 304);
     CHECK_INT(r.body_len, 0);
     CHECK_STR(header(&r, "ETag"), etag);
-    free(r.raw);
+    res_free(&r);
 
     snprintf(extra, sizeof(extra), "If-None-Match: \"other\", W/%s\r\n", etag);
-    get(&r, "/ui/app.js", extra);
+    get(&r, "GET", "/ui/app.js", extra);
     CHECK_INT(r.status, 304); /* weak comparison, in a list */
-    free(r.raw);
+    res_free(&r);
 
-    get(&r, "/ui/app.js", "If-None-Match: \"stale\"\r\n");
+    get(&r, "GET", "/ui/app.js", "If-None-Match: \"stale\"\r\n");
     CHECK_INT(r.status, 200);
     CHECK(r.body_len > 0);
-    free(r.raw);
+    res_free(&r);
 
     /* Another file has another tag. */
-    get(&r, "/ui/style.css", NULL);
+    get(&r, "GET", "/ui/style.css", NULL);
     CHECK(strcmp(header(&r, "ETag"), etag) != 0);
-    free(r.raw);
+    res_free(&r);
 }
 
 static void test_unknown_paths(void)
@@ -212,12 +136,12 @@ static void test_unknown_paths(void)
     };
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         res r;
-        get(&r, targets[i], NULL);
+        get(&r, "GET", targets[i], NULL);
         if (r.status == 400) /* encoded dot segments are refused before routing */
             check_problem(&r, 400);
         else
             check_problem(&r, 404);
-        free(r.raw);
+        res_free(&r);
     }
 }
 
@@ -225,7 +149,7 @@ static void test_hlsjs(void)
 {
     const cg_ui_asset *a = cg_ui_find("vendor/hls.min.js");
     res r;
-    get(&r, "/ui/vendor/hls.min.js", NULL);
+    get(&r, "GET", "/ui/vendor/hls.min.js", NULL);
     if (a && a->data) {
         CHECK_INT(r.status, 200);
         CHECK_STR(header(&r, "Content-Type"), "text/javascript; charset=utf-8");
@@ -235,7 +159,7 @@ static void test_hlsjs(void)
         check_problem(&r, 503);
         CHECK(strstr(r.body, "scripts/setup.sh") != NULL);
     }
-    free(r.raw);
+    res_free(&r);
 }
 
 int main(void)
